@@ -1,0 +1,1 @@
+"""jaxmarl_core: vectorised cooperative multi-agent RL in JAX."""

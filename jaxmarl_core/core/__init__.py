@@ -1,0 +1,1 @@
+"""Pure functions shared by the runners."""

@@ -1,0 +1,141 @@
+"""Repeated common-payoff matrix games as ``jumanji.Environment``s.
+
+A matrix game is stateless: every step all N agents pick an action, every agent
+receives the payoff of the joint action, and the game repeats for
+``episode_length`` steps before a time-limit truncation (discount 1). The
+observation and the global state are constants.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import NamedTuple
+
+import chex
+import jax.numpy as jnp
+import numpy as np
+from jumanji import specs
+from jumanji.env import Environment
+from jumanji.types import StepType, TimeStep
+
+from jaxmarl_core.types import MultiAgentObservation
+
+
+class MatrixState(NamedTuple):
+    step_count: chex.Array  # int32[]
+    key: chex.PRNGKey
+
+
+class MatrixGame(Environment):
+    """An N-agent common-payoff game on a payoff tensor of shape ``[A] * N``.
+
+    Args:
+        payoff: array-like of shape ``[A] * N``; ``payoff[a_1, ..., a_N]`` is what
+            every agent receives for the joint action.
+        episode_length: number of repetitions of the game in one episode.
+        name: shown in ``repr`` and in run directories.
+    """
+
+    def __init__(self, payoff, episode_length: int = 25, name: str = "matrix-game") -> None:
+        payoff = np.asarray(payoff, dtype=np.float32)
+        if payoff.ndim < 1 or len(set(payoff.shape)) != 1 or payoff.shape[0] < 1:
+            raise ValueError(
+                f"payoff must have shape [A]*N with the same number of actions A for every "
+                f"agent, got shape {payoff.shape}"
+            )
+        if not isinstance(episode_length, int | np.integer) or episode_length < 1:
+            raise ValueError(f"episode_length must be an integer >= 1, got {episode_length!r}")
+        self.payoff = jnp.asarray(payoff)
+        self.num_agents: int = payoff.ndim
+        self.num_actions: int = payoff.shape[0]
+        self.episode_length: int = int(episode_length)
+        self.name = name
+        super().__init__()
+
+    def __repr__(self) -> str:
+        return (
+            f"MatrixGame({self.name}, agents={self.num_agents}, actions={self.num_actions}, "
+            f"episode_length={self.episode_length})"
+        )
+
+    def _observation(self, step_count: chex.Array) -> MultiAgentObservation:
+        return MultiAgentObservation(
+            agents_view=jnp.ones((self.num_agents, 1), jnp.float32),
+            action_mask=jnp.ones((self.num_agents, self.num_actions), bool),
+            global_state=jnp.ones((1,), jnp.float32),
+            step_count=step_count,
+        )
+
+    def reset(self, key: chex.PRNGKey) -> tuple[MatrixState, TimeStep]:
+        step_count = jnp.zeros((), jnp.int32)
+        timestep = TimeStep(
+            step_type=StepType.FIRST,
+            reward=jnp.zeros((self.num_agents,), jnp.float32),
+            discount=jnp.ones((self.num_agents,), jnp.float32),
+            observation=self._observation(step_count),
+            extras={"team_reward": jnp.zeros((), jnp.float32)},
+        )
+        return MatrixState(step_count, key), timestep
+
+    def step(self, state: MatrixState, actions: chex.Array) -> tuple[MatrixState, TimeStep]:
+        """actions: int32[N]. Reward float32[N]: the joint action's payoff for everyone."""
+        step_count = state.step_count + 1
+        team_reward = self.payoff[tuple(actions[i] for i in range(self.num_agents))]
+        last = step_count >= self.episode_length
+        timestep = TimeStep(
+            step_type=jnp.where(last, StepType.LAST, StepType.MID),
+            reward=jnp.full((self.num_agents,), team_reward, jnp.float32),
+            # Only a time limit ends a matrix game: a truncation, so discount stays 1.
+            discount=jnp.ones((self.num_agents,), jnp.float32),
+            observation=self._observation(step_count),
+            extras={"team_reward": team_reward},
+        )
+        return MatrixState(step_count, state.key), timestep
+
+    @cached_property
+    def observation_spec(self) -> specs.Spec:
+        return specs.Spec(
+            MultiAgentObservation,
+            "MultiAgentObservation",
+            agents_view=specs.Array((self.num_agents, 1), jnp.float32, "agents_view"),
+            action_mask=specs.BoundedArray(
+                (self.num_agents, self.num_actions), bool, False, True, "action_mask"
+            ),
+            global_state=specs.Array((1,), jnp.float32, "global_state"),
+            step_count=specs.BoundedArray(
+                (), jnp.int32, 0, self.episode_length, "step_count"
+            ),
+        )
+
+    @cached_property
+    def action_spec(self) -> specs.MultiDiscreteArray:
+        return specs.MultiDiscreteArray(
+            num_values=jnp.full((self.num_agents,), self.num_actions, jnp.int32),
+            name="action",
+        )
+
+    @cached_property
+    def reward_spec(self) -> specs.Array:
+        return specs.Array((self.num_agents,), jnp.float32, "reward")
+
+    @cached_property
+    def discount_spec(self) -> specs.BoundedArray:
+        return specs.BoundedArray((self.num_agents,), jnp.float32, 0.0, 1.0, "discount")
+
+
+CLIMBING = [[11, -30, 0], [-30, 7, 0], [0, 6, 5]]
+CLIMBING_CLASSIC = [[11, -30, 0], [-30, 7, 6], [0, 0, 5]]
+QTRAN_GAME = [[8, -12, -12], [-12, 0, 0], [-12, 0, 0]]
+
+
+def penalty(k: float) -> list[list[float]]:
+    """The penalty game with corner payoff -k (Claus and Boutilier 1998)."""
+    return [[-k, 0, 10], [0, 2, 0], [10, 0, -k]]
+
+
+MATRIX_GAMES: dict[str, list] = {
+    "climbing": CLIMBING,
+    "climbing-classic": CLIMBING_CLASSIC,
+    "qtran-game": QTRAN_GAME,
+    **{f"penalty-{k}": penalty(k) for k in (0, 25, 50, 75, 100)},
+}

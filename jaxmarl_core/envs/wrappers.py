@@ -1,0 +1,199 @@
+"""Batched auto-reset with episode bookkeeping, and greedy evaluation.
+
+Every trainer steps ``B`` environments as one endless stream of steps through
+:class:`VecEnv`. A naive auto-reset under ``vmap`` computes a fresh reset for
+every environment at every step and selects it where an episode ended; on
+Level-Based Foraging the reset (random placement of agents and food) costs
+several times a step. ``VecEnv`` instead keeps, for every environment, a
+*reserve* initial state generated in advance. When an episode ends the
+environment swaps its reserve in (a cheap select), and at each step only
+``K = ceil(refill_fraction * B)`` new resets are generated, for the first K
+environments whose reserve has been used. With ``K`` above the rate at which
+episodes end (the default is four times the rate for the shortest possible
+episode length of a time-limited game, at least one), every episode starts from
+a fresh, independent initial state; an environment that ends two episodes
+before its reserve is refilled starts the second from the same initial state
+as the first (still a valid draw from the reset distribution).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+from jumanji.env import Environment
+
+from jaxmarl_core.types import MultiAgentObservation
+
+Policy = Callable[[MultiAgentObservation, chex.PRNGKey], chex.Array]
+
+
+class VecEnvState(NamedTuple):
+    env_state: Any  # [B] environment states
+    obs: MultiAgentObservation  # [B] the observation to act on
+    reserve_state: Any  # [B] initial states generated in advance
+    reserve_obs: MultiAgentObservation  # [B]
+    stale: chex.Array  # bool[B]: the reserve was used and awaits a refill
+    episode_return: chex.Array  # float32[B]: team return of the running episode
+    episode_length: chex.Array  # int32[B]
+    key: chex.PRNGKey
+
+
+class VecStep(NamedTuple):
+    """One step of ``B`` environments.
+
+    Attributes:
+        obs: [B] observation to act on next (the reset observation where an
+            episode ended).
+        next_obs: [B] the true observation after the step (the last observation
+            of an episode that ended), for bootstrapping at a truncation.
+        reward: float32[B, N].
+        discount: float32[B, N]: 0 on termination, 1 otherwise (a truncation too).
+        done: bool[B]: the episode ended (terminated or truncated).
+        team_reward: float32[B].
+        episode_return: float32[B]: the finished episode's team return where done.
+        episode_length: int32[B]: the finished episode's length where done.
+    """
+
+    obs: MultiAgentObservation
+    next_obs: MultiAgentObservation
+    reward: chex.Array
+    discount: chex.Array
+    done: chex.Array
+    team_reward: chex.Array
+    episode_return: chex.Array
+    episode_length: chex.Array
+
+
+def _select(mask: chex.Array, on_true: Any, on_false: Any) -> Any:
+    """Per-environment select between two [B]-batched pytrees."""
+
+    def sel(a, b):
+        m = mask.reshape(mask.shape + (1,) * (a.ndim - 1))
+        return jnp.where(m, a, b)
+
+    return jax.tree_util.tree_map(sel, on_true, on_false)
+
+
+class VecEnv:
+    """``B`` copies of a multi-agent environment with cheap auto-reset.
+
+    Args:
+        env: a ``jumanji.Environment`` with ``MultiAgentObservation`` observations,
+            ``num_agents``, ``num_actions`` and ``episode_length`` attributes.
+        num_envs: B.
+        refill_fraction: fraction of B reset per step; default
+            ``min(1, 4 / env.episode_length)``.
+    """
+
+    def __init__(self, env: Environment, num_envs: int, refill_fraction: float | None = None):
+        self.env = env
+        self.num_envs = num_envs
+        if refill_fraction is None:
+            refill_fraction = min(1.0, 4.0 / max(1, env.episode_length))
+        self.num_refills = max(1, min(num_envs, math.ceil(refill_fraction * num_envs)))
+
+    def _resets(self, key: chex.PRNGKey, n: int):
+        states, timesteps = jax.vmap(self.env.reset)(jax.random.split(key, n))
+        return states, timesteps.observation
+
+    def reset(self, key: chex.PRNGKey) -> VecEnvState:
+        key, env_key, reserve_key = jax.random.split(key, 3)
+        env_state, obs = self._resets(env_key, self.num_envs)
+        reserve_state, reserve_obs = self._resets(reserve_key, self.num_envs)
+        b = self.num_envs
+        return VecEnvState(
+            env_state=env_state,
+            obs=obs,
+            reserve_state=reserve_state,
+            reserve_obs=reserve_obs,
+            stale=jnp.zeros((b,), bool),
+            episode_return=jnp.zeros((b,), jnp.float32),
+            episode_length=jnp.zeros((b,), jnp.int32),
+            key=key,
+        )
+
+    def step(self, state: VecEnvState, actions: chex.Array) -> tuple[VecEnvState, VecStep]:
+        """actions: int32[B, N]."""
+        env_state, ts = jax.vmap(self.env.step)(state.env_state, actions)
+        done = ts.last()
+        team_reward = ts.extras["team_reward"]
+        episode_return = state.episode_return + team_reward
+        episode_length = state.episode_length + 1
+
+        # Where an episode ended, the reserve initial state takes over.
+        env_state = _select(done, state.reserve_state, env_state)
+        obs = _select(done, state.reserve_obs, ts.observation)
+        stale = state.stale | done
+
+        # Refill the reserves of the first K environments that used theirs.
+        key, refill_key = jax.random.split(state.key)
+        (idx,) = jnp.nonzero(stale, size=self.num_refills, fill_value=self.num_envs)
+        new_state, new_obs = self._resets(refill_key, self.num_refills)
+
+        def scatter(reserve, new):
+            return reserve.at[idx].set(new, mode="drop")
+
+        reserve_state = jax.tree_util.tree_map(scatter, state.reserve_state, new_state)
+        reserve_obs = jax.tree_util.tree_map(scatter, state.reserve_obs, new_obs)
+        stale = stale.at[idx].set(False, mode="drop")
+
+        new = VecEnvState(
+            env_state=env_state,
+            obs=obs,
+            reserve_state=reserve_state,
+            reserve_obs=reserve_obs,
+            stale=stale,
+            episode_return=jnp.where(done, 0.0, episode_return),
+            episode_length=jnp.where(done, 0, episode_length),
+            key=key,
+        )
+        step = VecStep(
+            obs=obs,
+            next_obs=ts.observation,
+            reward=ts.reward,
+            discount=ts.discount,
+            done=done,
+            team_reward=team_reward,
+            episode_return=episode_return,
+            episode_length=episode_length,
+        )
+        return new, step
+
+
+def evaluate(
+    env: Environment, policy: Policy, key: chex.PRNGKey, num_episodes: int
+) -> chex.Array:
+    """Mean team return of ``num_episodes`` episodes run in parallel with ``policy``.
+
+    Each episode runs from its own reset for at most ``env.episode_length``
+    steps; rewards after the first end of an episode are not counted.
+
+    Returns:
+        float32[]: the mean team return.
+    """
+    reset_key, key = jax.random.split(key)
+    env_state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
+
+    def body(carry, step_key):
+        env_state, obs, alive, total = carry
+        actions = policy(obs, step_key)
+        env_state, ts = jax.vmap(env.step)(env_state, actions)
+        total = total + jnp.where(alive, ts.extras["team_reward"], 0.0)
+        alive = alive & ~ts.last()
+        return (env_state, ts.observation, alive, total), None
+
+    init = (
+        env_state,
+        ts.observation,
+        jnp.ones((num_episodes,), bool),
+        jnp.zeros((num_episodes,), jnp.float32),
+    )
+    (_, _, _, total), _ = jax.lax.scan(
+        body, init, jax.random.split(key, env.episode_length)
+    )
+    return total.mean()

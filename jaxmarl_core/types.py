@@ -1,0 +1,33 @@
+"""Shared types and the one axis order used everywhere.
+
+Axis order: ``[T, B, N, ...]`` = time (rollout step), batch (parallel
+environment or sampled transition), agent, then feature axes. A seed axis, when
+a run is vmapped, goes in front of all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import chex
+
+PRNGKey = chex.PRNGKey
+Array = chex.Array
+HParams = dict[str, Any]  # name -> float32 scalar (traced inside ``train``)
+Metrics = dict[str, Array]
+
+
+class MultiAgentObservation(NamedTuple):
+    """What every environment of the library returns as ``timestep.observation``.
+
+    Attributes:
+        agents_view: float32[N, obs_dim], agent i's local observation.
+        action_mask: bool[N, A], True where the action is allowed.
+        global_state: float32[state_dim], the centralised information z.
+        step_count: int32[], steps since the episode began.
+    """
+
+    agents_view: Array
+    action_mask: Array
+    global_state: Array
+    step_count: Array
