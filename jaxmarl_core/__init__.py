@@ -1,1 +1,18 @@
 """jaxmarl_core: vectorised cooperative multi-agent RL in JAX."""
+
+from jaxmarl_core.config import Config, ConfigError, list_algos, make_config
+from jaxmarl_core.envs import MatrixGame, list_envs, make_env
+from jaxmarl_core.train import TrainOutput, make_train, run
+
+__all__ = [
+    "Config",
+    "ConfigError",
+    "MatrixGame",
+    "TrainOutput",
+    "list_algos",
+    "list_envs",
+    "make_config",
+    "make_env",
+    "make_train",
+    "run",
+]

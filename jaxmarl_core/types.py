@@ -31,3 +31,25 @@ class MultiAgentObservation(NamedTuple):
     action_mask: Array
     global_state: Array
     step_count: Array
+
+
+class Algorithm(NamedTuple):
+    """An algorithm as pure functions; every algorithm module's ``make`` returns one.
+
+    Attributes:
+        init: ``init(key, hparams) -> state``, the learner state (parameters,
+            optimiser, environments, buffers, key).
+        update: ``update(state, hparams) -> (state, metrics)``, one
+            collect-and-learn iteration. ``metrics`` holds float32 scalars,
+            among them ``episode_return_sum`` and ``episodes`` (the finished
+            training episodes' team returns, summed, and their count).
+        act: ``act(state, obs, key) -> actions``, the greedy policy used for
+            evaluation: obs [B] ``MultiAgentObservation`` -> int32[B, N].
+        steps_per_update: environment steps one ``update`` takes
+            (num_envs * rollout_length).
+    """
+
+    init: Any
+    update: Any
+    act: Any
+    steps_per_update: int

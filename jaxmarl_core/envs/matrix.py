@@ -102,9 +102,7 @@ class MatrixGame(Environment):
                 (self.num_agents, self.num_actions), bool, False, True, "action_mask"
             ),
             global_state=specs.Array((1,), jnp.float32, "global_state"),
-            step_count=specs.BoundedArray(
-                (), jnp.int32, 0, self.episode_length, "step_count"
-            ),
+            step_count=specs.BoundedArray((), jnp.int32, 0, self.episode_length, "step_count"),
         )
 
     @cached_property

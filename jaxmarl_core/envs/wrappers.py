@@ -165,9 +165,7 @@ class VecEnv:
         return new, step
 
 
-def evaluate(
-    env: Environment, policy: Policy, key: chex.PRNGKey, num_episodes: int
-) -> chex.Array:
+def evaluate(env: Environment, policy: Policy, key: chex.PRNGKey, num_episodes: int) -> chex.Array:
     """Mean team return of ``num_episodes`` episodes run in parallel with ``policy``.
 
     Each episode runs from its own reset for at most ``env.episode_length``
@@ -193,7 +191,5 @@ def evaluate(
         jnp.ones((num_episodes,), bool),
         jnp.zeros((num_episodes,), jnp.float32),
     )
-    (_, _, _, total), _ = jax.lax.scan(
-        body, init, jax.random.split(key, env.episode_length)
-    )
+    (_, _, _, total), _ = jax.lax.scan(body, init, jax.random.split(key, env.episode_length))
     return total.mean()

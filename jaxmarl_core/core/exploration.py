@@ -1,0 +1,47 @@
+"""Action selection: masked greedy, masked uniform and epsilon-greedy."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import jax.numpy as jnp
+
+NEG_INF = -1e9
+
+
+def masked_argmax(values: chex.Array, mask: chex.Array) -> chex.Array:
+    """Greedy action among the allowed ones: float32[..., A], bool[..., A] -> int32[...]."""
+    return jnp.argmax(jnp.where(mask, values, NEG_INF), axis=-1).astype(jnp.int32)
+
+
+def masked_max(values: chex.Array, mask: chex.Array) -> chex.Array:
+    """Maximum over the allowed actions: float32[..., A] -> float32[...]."""
+    return jnp.max(jnp.where(mask, values, NEG_INF), axis=-1)
+
+
+def linear_schedule(start: chex.Array, end: chex.Array, fraction: chex.Array) -> chex.Array:
+    """``start`` moving linearly to ``end`` as ``fraction`` goes 0 -> 1, then ``end``."""
+    return start + (end - start) * jnp.clip(fraction, 0.0, 1.0)
+
+
+def epsilon_greedy(
+    key: chex.PRNGKey, q: chex.Array, mask: chex.Array, epsilon: chex.Array
+) -> tuple[chex.Array, chex.Array]:
+    """Epsilon-greedy over the allowed actions.
+
+    Args:
+        q: float32[..., A] action values. mask: bool[..., A]. epsilon: float32[].
+
+    Returns:
+        (actions int32[...], probs float32[...]): the actions, and the probability
+        mu(a | h) that the epsilon-greedy policy gave each chosen action.
+    """
+    explore_key, random_key = jax.random.split(key)
+    greedy = masked_argmax(q, mask)
+    uniform_logits = jnp.where(mask, 0.0, NEG_INF)
+    random = jax.random.categorical(random_key, uniform_logits).astype(jnp.int32)
+    explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
+    actions = jnp.where(explore, random, greedy)
+    num_allowed = mask.sum(-1)
+    probs = epsilon / num_allowed + (1.0 - epsilon) * (actions == greedy)
+    return actions, probs

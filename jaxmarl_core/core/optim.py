@@ -1,0 +1,32 @@
+"""Adam with gradient clipping whose learning rate and clip norm are traced values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import chex
+import optax
+
+
+def make_optimizer() -> optax.GradientTransformation:
+    """Global-norm clipping then Adam, with both hyperparameters injected per update."""
+
+    def build(learning_rate, max_grad_norm):
+        return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
+
+    return optax.inject_hyperparams(build)(learning_rate=1e-3, max_grad_norm=10.0)
+
+
+def apply_gradients(
+    optimizer: optax.GradientTransformation,
+    opt_state: Any,
+    params: Any,
+    grads: Any,
+    lr: chex.Array,
+    max_grad_norm: chex.Array,
+) -> tuple[Any, Any]:
+    """One optimiser step with this update's (traced) ``lr`` and ``max_grad_norm``."""
+    hyper = {**opt_state.hyperparams, "learning_rate": lr, "max_grad_norm": max_grad_norm}
+    opt_state = opt_state._replace(hyperparams=hyper)
+    updates, opt_state = optimizer.update(grads, opt_state, params)
+    return optax.apply_updates(params, updates), opt_state

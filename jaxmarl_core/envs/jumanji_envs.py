@@ -1,0 +1,418 @@
+"""Level-Based Foraging and Robot Warehouse from Jumanji, under the library's contract.
+
+Each adapter wraps a Jumanji environment and returns ``MultiAgentObservation``
+observations, float32 ``[N]`` rewards and discounts, and exactly one extra,
+``team_reward``, so that every environment of the library batches and scans the
+same way.
+
+Time limits are handled here, not by Jumanji: the inner environment gets a time
+limit it never reaches, and the adapter ends the episode at ``episode_length``
+as a *truncation* (discount 1). Jumanji's RobotWarehouse would report its time
+limit as a termination (discount 0), which would bootstrap wrongly. The inner
+environment's own endings (LBF: all food eaten; RWARE: two robots collide) stay
+terminations (discount 0); when a termination and the time limit coincide, the
+step is a termination.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import Any
+
+import chex
+import jax.numpy as jnp
+import numpy as np
+from jumanji import specs
+from jumanji.env import Environment
+from jumanji.environments import LevelBasedForaging, RobotWarehouse
+from jumanji.environments.routing.lbf.generator import RandomGenerator as LbfGenerator
+from jumanji.environments.routing.robot_warehouse.generator import (
+    RandomGenerator as RwareGenerator,
+)
+from jumanji.types import StepType, TimeStep
+
+from jaxmarl_core.types import MultiAgentObservation
+
+# A time limit the inner environment never reaches: the adapter truncates first.
+_UNREACHABLE_TIME_LIMIT = int(np.iinfo(np.int32).max)
+
+
+def _check_int(name: str, key: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ValueError(f"{name}: {key} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_bool(name: str, key: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}: {key} must be True or False, got {value!r}")
+    return bool(value)
+
+
+class _JumanjiAdapter(Environment):
+    """Shared time limit, reward and timestep handling around a Jumanji environment.
+
+    The adapter's state is the inner environment's state (it carries
+    ``step_count`` and ``key``). Subclasses say how to build the observation's
+    ``global_state`` and the per-agent rewards from the inner environment's output.
+    """
+
+    inner: Environment
+    num_agents: int
+    num_actions: int
+    episode_length: int
+    name: str
+    individual_rewards: bool
+
+    def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
+        raise NotImplementedError
+
+    def _agent_rewards(self, inner_reward: chex.Array) -> chex.Array:
+        """float32[N]: each agent's own reward from the inner environment's reward."""
+        raise NotImplementedError
+
+    @property
+    def _state_dim(self) -> int:
+        raise NotImplementedError
+
+    @property
+    def _obs_dim(self) -> int:
+        return int(self.inner.observation_spec.agents_view.shape[-1])
+
+    def _observation(self, state: Any, inner_obs: Any) -> MultiAgentObservation:
+        agents_view = inner_obs.agents_view.astype(jnp.float32)
+        return MultiAgentObservation(
+            agents_view=agents_view,
+            action_mask=inner_obs.action_mask.astype(bool),
+            global_state=self._global_state(state, agents_view),
+            step_count=state.step_count.astype(jnp.int32),
+        )
+
+    def reset(self, key: chex.PRNGKey) -> tuple[Any, TimeStep]:
+        state, inner_ts = self.inner.reset(key)
+        timestep = TimeStep(
+            step_type=StepType.FIRST,
+            reward=jnp.zeros((self.num_agents,), jnp.float32),
+            discount=jnp.ones((self.num_agents,), jnp.float32),
+            observation=self._observation(state, inner_ts.observation),
+            extras={"team_reward": jnp.zeros((), jnp.float32)},
+        )
+        return state, timestep
+
+    def step(self, state: Any, actions: chex.Array) -> tuple[Any, TimeStep]:
+        """actions: int32[N]. Reward float32[N], discount float32[N]."""
+        state, inner_ts = self.inner.step(state, actions)
+        # The inner time limit is unreachable, so any end the inner env reports is a termination.
+        terminated = inner_ts.last()
+        truncated = state.step_count >= self.episode_length
+        agent_rewards = self._agent_rewards(inner_ts.reward)
+        team_reward = self._team_reward(inner_ts.reward)
+        reward = (
+            agent_rewards
+            if self.individual_rewards
+            else jnp.broadcast_to(team_reward, (self.num_agents,))
+        )
+        timestep = TimeStep(
+            step_type=jnp.where(terminated | truncated, StepType.LAST, StepType.MID),
+            reward=reward.astype(jnp.float32),
+            discount=jnp.where(terminated, 0.0, 1.0) * jnp.ones((self.num_agents,), jnp.float32),
+            observation=self._observation(state, inner_ts.observation),
+            extras={"team_reward": team_reward.astype(jnp.float32)},
+        )
+        return state, timestep
+
+    def _team_reward(self, inner_reward: chex.Array) -> chex.Array:
+        return jnp.sum(self._agent_rewards(inner_reward))
+
+    @cached_property
+    def observation_spec(self) -> specs.Spec:
+        n = self.num_agents
+        return specs.Spec(
+            MultiAgentObservation,
+            "MultiAgentObservation",
+            agents_view=specs.Array((n, self._obs_dim), jnp.float32, "agents_view"),
+            action_mask=specs.BoundedArray((n, self.num_actions), bool, False, True, "action_mask"),
+            global_state=specs.Array((self._state_dim,), jnp.float32, "global_state"),
+            step_count=specs.BoundedArray((), jnp.int32, 0, self.episode_length, "step_count"),
+        )
+
+    @cached_property
+    def action_spec(self) -> specs.MultiDiscreteArray:
+        return specs.MultiDiscreteArray(
+            num_values=jnp.full((self.num_agents,), self.num_actions, jnp.int32),
+            name="action",
+        )
+
+    @cached_property
+    def reward_spec(self) -> specs.Array:
+        return specs.Array((self.num_agents,), jnp.float32, "reward")
+
+    @cached_property
+    def discount_spec(self) -> specs.BoundedArray:
+        return specs.BoundedArray((self.num_agents,), jnp.float32, 0.0, 1.0, "discount")
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.name}, agents={self.num_agents}, "
+            f"actions={self.num_actions}, episode_length={self.episode_length})"
+        )
+
+
+class LBF(_JumanjiAdapter):
+    """Level-Based Foraging (Jumanji ``LevelBasedForaging``, vector observations).
+
+    - ``agents_view``: Jumanji's vector observation, float32[N, 3 * (F + N)]:
+      (x, y, level) of every food, then of the agent itself, then of the others,
+      relative to the agent's field of view; (-1, -1, 0) for what it cannot see.
+    - ``global_state``: float32[3 * N + 4 * F], independent of the sight radius:
+      every agent's (x, y) scaled to [0, 1] by ``grid_size - 1`` and its level,
+      then every food's (x, y) scaled the same way, its level and its eaten flag.
+    - reward: Jumanji's per-agent reward (normalised so that eating all food
+      gives a total of 1); ``team_reward`` is the sum over agents.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        grid_size: int,
+        num_agents: int,
+        num_food: int,
+        fov: int,
+        force_coop: bool,
+        episode_length: int,
+        individual_rewards: bool,
+        max_agent_level: int,
+    ) -> None:
+        self.inner = LevelBasedForaging(
+            generator=LbfGenerator(
+                grid_size=grid_size,
+                num_agents=num_agents,
+                num_food=num_food,
+                fov=fov,
+                max_agent_level=max_agent_level,
+                force_coop=force_coop,
+            ),
+            time_limit=_UNREACHABLE_TIME_LIMIT,
+        )
+        self.name = name
+        self.grid_size = grid_size
+        self.num_food = num_food
+        self.num_agents = num_agents
+        self.num_actions = int(self.inner.action_spec.num_values[0])
+        self.episode_length = episode_length
+        self.individual_rewards = individual_rewards
+        super().__init__()
+
+    @property
+    def _state_dim(self) -> int:
+        return 3 * self.num_agents + 4 * self.num_food
+
+    def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
+        scale = 1.0 / (self.grid_size - 1)
+        agents, food = state.agents, state.food_items
+        agent_part = jnp.concatenate(
+            [agents.position * scale, agents.level[:, None]], axis=1
+        )  # [N, 3]
+        food_part = jnp.concatenate(
+            [food.position * scale, food.level[:, None], food.eaten[:, None]], axis=1
+        )  # [F, 4]
+        return jnp.concatenate([agent_part.ravel(), food_part.ravel()]).astype(jnp.float32)
+
+    def _agent_rewards(self, inner_reward: chex.Array) -> chex.Array:
+        return inner_reward.astype(jnp.float32)
+
+
+class RWARE(_JumanjiAdapter):
+    """Robot Warehouse (Jumanji ``RobotWarehouse``).
+
+    - ``agents_view``: Jumanji's per-agent sensor observation, float32[N, obs_dim].
+    - ``global_state``: the concatenation of all agents' views, float32[N * obs_dim]
+      (Jumanji exposes no other compact state vector).
+    - reward: Jumanji's RobotWarehouse reward is one shared scalar (+1 per requested
+      shelf delivered), so ``individual_rewards=True`` gives the same as False:
+      every agent receives the shared reward, and ``team_reward`` is that scalar
+      (not N times it).
+    - A collision of two robots is a termination (discount 0), as in Jumanji.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        generator: RwareGenerator,
+        episode_length: int,
+        individual_rewards: bool,
+    ) -> None:
+        self.inner = RobotWarehouse(generator=generator, time_limit=_UNREACHABLE_TIME_LIMIT)
+        self.name = name
+        self.num_agents = int(generator.num_agents)
+        self.num_actions = int(self.inner.action_spec.num_values[0])
+        self.episode_length = episode_length
+        self.individual_rewards = individual_rewards
+        super().__init__()
+
+    @property
+    def _state_dim(self) -> int:
+        return self.num_agents * self._obs_dim
+
+    def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
+        return agents_view.ravel()
+
+    def _agent_rewards(self, inner_reward: chex.Array) -> chex.Array:
+        return jnp.broadcast_to(inner_reward.astype(jnp.float32), (self.num_agents,))
+
+    def _team_reward(self, inner_reward: chex.Array) -> chex.Array:
+        return inner_reward.astype(jnp.float32)
+
+
+def make_lbf(
+    name: str,
+    width: int,
+    height: int,
+    num_agents: int,
+    num_food: int,
+    sight: int | None,
+    force_coop: bool,
+    episode_length: int = 50,
+    individual_rewards: bool = False,
+    max_agent_level: int = 2,
+) -> Environment:
+    """Level-Based Foraging on a ``width x height`` grid (Jumanji grids are square).
+
+    Args:
+        name: the registered name, used in error messages and ``repr``.
+        width, height: grid size; must be equal and at least 5.
+        num_agents, num_food: N >= 1 agents and F >= 1 food items.
+        sight: field of view radius; None for the full grid.
+        force_coop: every food needs the levels of (up to three) agents together.
+        episode_length: time limit (a truncation, discount 1).
+        individual_rewards: each agent gets its own reward instead of the team's.
+        max_agent_level: agents' levels are drawn from ``1..max_agent_level`` (>= 2).
+
+    Raises:
+        ValueError: naming the environment and the violated limit.
+    """
+    width = _check_int(name, "width", width, 1)
+    height = _check_int(name, "height", height, 1)
+    if width != height:
+        raise ValueError(
+            f"{name}: Jumanji's Level-Based Foraging grids are square, got width {width} != "
+            f"height {height}; use e.g. lbf-{width}x{width}-..."
+        )
+    grid_size = width
+    if grid_size < 5:
+        raise ValueError(f"{name}: the LBF grid size must be at least 5, got {grid_size}")
+    num_agents = _check_int(name, "number of agents (<N>p)", num_agents, 1)
+    num_food = _check_int(name, "number of food items (<F>f)", num_food, 1)
+    max_agent_level = _check_int(name, "max_agent_level", max_agent_level, 2)
+    episode_length = _check_int(name, "episode_length", episode_length, 1)
+    individual_rewards = _check_bool(name, "individual_rewards", individual_rewards)
+    force_coop = _check_bool(name, "force_coop", force_coop)
+    if sight is None:
+        fov = grid_size
+    else:
+        fov = _check_int(name, "sight (<S>s)", sight, 1)
+        if fov > grid_size:
+            raise ValueError(
+                f"{name}: sight must be between 1 and the grid size {grid_size}, got {fov}"
+            )
+    # Jumanji places food off the edges with no two adjacent, by masking 5 cells per
+    # food; with too little room it silently places food wrongly, so refuse here.
+    inner_cells = (grid_size - 2) ** 2
+    if inner_cells - num_agents <= 5 * num_food:
+        max_food = (inner_cells - num_agents - 1) // 5
+        raise ValueError(
+            f"{name}: not enough room on a {grid_size}x{grid_size} grid for {num_food} food "
+            f"items and {num_agents} agents: Jumanji needs (size - 2)^2 - agents > 5 * food, "
+            f"so at most {max(max_food, 0)} food items with {num_agents} agents"
+        )
+    return LBF(
+        name=name,
+        grid_size=grid_size,
+        num_agents=num_agents,
+        num_food=num_food,
+        fov=fov,
+        force_coop=force_coop,
+        episode_length=episode_length,
+        individual_rewards=individual_rewards,
+        max_agent_level=max_agent_level,
+    )
+
+
+# (shelf_rows, shelf_columns) as in the rware package; column_height is 8 for all.
+RWARE_SIZES: dict[str, tuple[int, int]] = {
+    "tiny": (1, 3),
+    "small": (2, 3),
+    "medium": (2, 5),
+    "large": (3, 5),
+}
+RWARE_COLUMN_HEIGHT = 8
+RWARE_SENSOR_RANGE = 1
+
+
+def _request_queue_size(difficulty: str, num_agents: int) -> int:
+    if difficulty == "easy":
+        return 2 * num_agents
+    if difficulty == "hard":
+        return max(1, num_agents // 2)
+    return num_agents
+
+
+def make_rware(
+    name: str,
+    size: str,
+    num_agents: int,
+    difficulty: str,
+    episode_length: int = 500,
+    individual_rewards: bool = False,
+) -> Environment:
+    """Robot Warehouse with the layouts and request queues of the rware package.
+
+    Args:
+        name: the registered name, used in error messages and ``repr``.
+        size: ``tiny``, ``small``, ``medium`` or ``large``.
+        num_agents: N >= 1 robots.
+        difficulty: ``normal`` (N requests), ``easy`` (2N) or ``hard`` (max(1, N // 2)).
+        episode_length: time limit (a truncation, discount 1).
+        individual_rewards: accepted for symmetry with LBF; RWARE's reward is
+            shared, so every agent receives it either way.
+
+    Raises:
+        ValueError: naming the environment and the violated limit.
+    """
+    if size not in RWARE_SIZES:
+        raise ValueError(f"{name}: unknown RWARE size {size!r}; allowed: {list(RWARE_SIZES)}")
+    if difficulty not in ("normal", "easy", "hard"):
+        raise ValueError(
+            f"{name}: unknown RWARE difficulty {difficulty!r}; allowed: normal, easy, hard"
+        )
+    num_agents = _check_int(name, "number of agents (<N>ag)", num_agents, 1)
+    episode_length = _check_int(name, "episode_length", episode_length, 1)
+    individual_rewards = _check_bool(name, "individual_rewards", individual_rewards)
+    shelf_rows, shelf_columns = RWARE_SIZES[size]
+    queue = _request_queue_size(difficulty, num_agents)
+    generator = RwareGenerator(
+        shelf_rows=shelf_rows,
+        shelf_columns=shelf_columns,
+        column_height=RWARE_COLUMN_HEIGHT,
+        num_agents=num_agents,
+        sensor_range=RWARE_SENSOR_RANGE,
+        request_queue_size=queue,
+    )
+    rows, cols = generator.grid_size
+    if num_agents > rows * cols:
+        raise ValueError(
+            f"{name}: {num_agents} robots do not fit on the {rows}x{cols} {size} warehouse; "
+            f"at most {rows * cols}"
+        )
+    num_shelves = int(generator.shelf_ids.shape[0])
+    if queue >= num_shelves:
+        raise ValueError(
+            f"{name}: a request queue of {queue} shelves ({difficulty}, {num_agents} robots) "
+            f"needs more than {queue} shelves, but the {size} warehouse has {num_shelves}"
+        )
+    return RWARE(
+        name=name,
+        generator=generator,
+        episode_length=episode_length,
+        individual_rewards=individual_rewards,
+    )
