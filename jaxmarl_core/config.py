@@ -252,6 +252,15 @@ def make_config(algo: str, env: str | Environment = "climbing", **overrides: Any
             f"total_timesteps={values['total_timesteps']} is smaller than one update's "
             f"num_envs * rollout_length = {values['num_envs'] * values['rollout_length']}"
         )
+    if isinstance(env, str):
+        from jaxmarl_core.envs.registry import make_env
+
+        try:
+            make_env(env, **env_kwargs)
+        except ValueError as err:
+            raise ConfigError(str(err)) from None
+        except TypeError as err:
+            raise ConfigError(f"env_kwargs for {env!r}: {err}") from None
     validate = getattr(module, "validate", None)
     if validate is not None:
         validate(values)

@@ -148,15 +148,19 @@ def _progress(i: int, n: int, ret: float, sps: float, stream) -> None:
 
 
 def check_output_dir(out: str | os.PathLike) -> Path:
-    """Makes sure ``out`` can be written, without writing anything there yet."""
+    """Makes sure ``out`` can be created and written, leaving nothing behind."""
     path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise ConfigError(f"output directory {str(path)!r} exists and is not empty")
-    parent = path if path.exists() else path.parent
+    parent = path
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
-    if not os.access(parent, os.W_OK | os.X_OK):
-        raise ConfigError(f"output directory {str(path)!r} cannot be written")
+    try:
+        tempfile.TemporaryDirectory(dir=parent).cleanup()
+    except OSError as err:
+        raise ConfigError(
+            f"output directory {str(path)!r} cannot be written ({err.strerror})"
+        ) from None
     return path
 
 
@@ -187,6 +191,12 @@ def run(
     sched = schedule(config, algo)
     chunk = make_chunk(config, env, algo, sched)
     hparams = config.hparams
+    if progress:
+        print(
+            f"training {config.algo} on {config.env_name}: {seeds} seed(s), "
+            f"{sched.env_steps:,} env steps each" + (f" -> {out}" if out else ""),
+            file=sys.stderr,
+        )
     keys = seed_keys(seeds, first_seed)
     init_keys, eval_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
     eval_keys = jax.vmap(lambda k: jax.random.split(k, sched.num_logs), out_axes=1)(eval_keys)
