@@ -16,6 +16,7 @@ step is a termination.
 
 from __future__ import annotations
 
+import abc
 from functools import cached_property
 from typing import Any
 
@@ -64,16 +65,22 @@ class _JumanjiAdapter(Environment):
     name: str
     individual_rewards: bool
 
+    @abc.abstractmethod
     def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
-        raise NotImplementedError
+        """float32[state_dim]: the centralised information z."""
 
+    @abc.abstractmethod
     def _agent_rewards(self, inner_reward: chex.Array) -> chex.Array:
         """float32[N]: each agent's own reward from the inner environment's reward."""
-        raise NotImplementedError
+
+    def _team_reward(self, inner_reward: chex.Array) -> chex.Array:
+        """float32[]: the sum of the agents' rewards."""
+        return jnp.sum(self._agent_rewards(inner_reward))
 
     @property
+    @abc.abstractmethod
     def _state_dim(self) -> int:
-        raise NotImplementedError
+        """Length of ``global_state``."""
 
     @property
     def _obs_dim(self) -> int:
@@ -115,14 +122,11 @@ class _JumanjiAdapter(Environment):
         timestep = TimeStep(
             step_type=jnp.where(terminated | truncated, StepType.LAST, StepType.MID),
             reward=reward.astype(jnp.float32),
-            discount=jnp.where(terminated, 0.0, 1.0) * jnp.ones((self.num_agents,), jnp.float32),
+            discount=jnp.full((self.num_agents,), jnp.where(terminated, 0.0, 1.0), jnp.float32),
             observation=self._observation(state, inner_ts.observation),
             extras={"team_reward": team_reward.astype(jnp.float32)},
         )
         return state, timestep
-
-    def _team_reward(self, inner_reward: chex.Array) -> chex.Array:
-        return jnp.sum(self._agent_rewards(inner_reward))
 
     @cached_property
     def observation_spec(self) -> specs.Spec:
@@ -261,6 +265,7 @@ class RWARE(_JumanjiAdapter):
         return jnp.broadcast_to(inner_reward.astype(jnp.float32), (self.num_agents,))
 
     def _team_reward(self, inner_reward: chex.Array) -> chex.Array:
+        """float32[]: the shared reward itself (every agent already receives all of it)."""
         return inner_reward.astype(jnp.float32)
 
 
