@@ -42,6 +42,20 @@ def epsilon_greedy(
     random = jax.random.categorical(random_key, uniform_logits).astype(jnp.int32)
     explore = jax.random.uniform(explore_key, greedy.shape) < epsilon
     actions = jnp.where(explore, random, greedy)
+    return actions, epsilon_greedy_probs(q, mask, actions, epsilon)
+
+
+def epsilon_greedy_probs(
+    q: chex.Array, mask: chex.Array, actions: chex.Array, epsilon: chex.Array
+) -> chex.Array:
+    """mu(a | h) of the epsilon-greedy policy on ``q``: eps / |allowed| + (1 - eps) [a greedy].
+
+    Args:
+        q: float32[..., A]. mask: bool[..., A]. actions: int32[...]. epsilon: float32[].
+
+    Returns:
+        float32[...]: the probability of each given action.
+    """
     num_allowed = mask.sum(-1)
-    probs = epsilon / num_allowed + (1.0 - epsilon) * (actions == greedy)
-    return actions, probs
+    greedy = masked_argmax(q, mask)
+    return epsilon / num_allowed + (1.0 - epsilon) * (actions == greedy)

@@ -1,0 +1,478 @@
+"""Unit and smoke tests of the value-based family: IDQN and its replay fixes, VDN,
+QMIX and QTRAN, each against values computed by hand on a tiny example.
+
+The losses are tested through each module's ``make_loss`` with a *tabular*
+agent network: observations are one-hot state indicators and
+``Q(h_i, a) = table[i, state, a]``, so every utility is a number set by hand.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxmarl_core
+from jaxmarl_core.algos import idqn, qmix, qtran, value_based, vdn
+from jaxmarl_core.config import ConfigError
+from jaxmarl_core.core import replay_fixes
+from jaxmarl_core.core.exploration import epsilon_greedy_probs
+from jaxmarl_core.core.targets import greedy_value, q_learning_target, td_target
+from jaxmarl_core.envs import MatrixGame
+from jaxmarl_core.networks.agents import MultiAgentNet
+from jaxmarl_core.networks.mixers import (
+    JointActionValue,
+    QMixer,
+    StateValue,
+    joint_action_index,
+    joint_input,
+    vdn_mix,
+)
+from jaxmarl_core.train import seed_keys
+from jaxmarl_core.types import MultiAgentObservation
+
+KEY = jax.random.PRNGKey(0)
+
+# A tabular utility network: agents_view [..., N, S] one-hot -> table [N, S, A].
+TABULAR = MultiAgentNet(init=None, apply=lambda table, x: jnp.einsum("...ns,nsa->...na", x, table))
+
+
+def observation(states, num_states: int, num_actions: int) -> MultiAgentObservation:
+    """A batch of observations where agent i of sample b sees state ``states[b][i]``."""
+    states = jnp.asarray(states)
+    b, n = states.shape
+    return MultiAgentObservation(
+        agents_view=jax.nn.one_hot(states, num_states),
+        action_mask=jnp.ones((b, n, num_actions), bool),
+        global_state=jax.nn.one_hot(states[:, 0], num_states),
+        step_count=jnp.zeros((b,), jnp.int32),
+    )
+
+
+def transition(states, actions, rewards, discounts, next_states, num_states=2, num_actions=2, **kw):
+    b, n = np.asarray(actions).shape
+    fields = dict(
+        obs=observation(states, num_states, num_actions),
+        action=jnp.asarray(actions, jnp.int32),
+        reward=jnp.asarray(rewards, jnp.float32),
+        discount=jnp.asarray(discounts, jnp.float32),
+        next_obs=observation(next_states, num_states, num_actions),
+        behaviour_prob=jnp.ones((b, n), jnp.float32),
+        leniency=jnp.zeros((b, n), jnp.float32),
+    )
+    fields.update({k: jnp.asarray(v, jnp.float32) for k, v in kw.items()})
+    return value_based.Transition(**fields)
+
+
+# Two agents, states {0, 1}, actions {0, 1}. Online and target tables [N, S, A].
+ONLINE = jnp.array([[[1.0, 2.0], [3.0, 0.5]], [[0.0, -1.0], [4.0, 6.0]]])
+TARGET = jnp.array([[[0.0, 0.0], [5.0, 7.0]], [[0.0, 0.0], [8.0, 2.0]]])
+# Sample 0 truncates (discount 1), sample 1 terminates (discount 0); both go 0 -> 1.
+BATCH = transition(
+    states=[[0, 0], [0, 0]],
+    actions=[[0, 1], [1, 0]],
+    rewards=[[1.0, 1.0], [2.0, 2.0]],
+    discounts=[[1.0, 1.0], [0.0, 0.0]],
+    next_states=[[1, 1], [1, 1]],
+)
+GAMMA = 0.5
+
+
+def hparams(algo: str, **over) -> dict:
+    cfg = jaxmarl_core.make_config(algo, env="climbing", gamma=GAMMA)
+    return {**cfg.hparams, **{k: jnp.float32(v) for k, v in over.items()}}
+
+
+def params_of(table):
+    return {"agent": table}
+
+
+# ---------------------------------------------------------------------------
+# TD targets
+
+
+def test_td_target_dqn_double_q_termination_truncation():
+    r = jnp.array([1.0, 2.0])
+    d = jnp.array([1.0, 0.0])  # truncation bootstraps, termination does not
+    q_target = jnp.array([[1.0, 5.0, 3.0], [2.0, 0.0, 4.0]])
+    q_online = jnp.array([[4.0, 1.0, 0.0], [0.0, 0.0, 9.0]])
+    mask = jnp.ones((2, 3), bool)
+    # DQN: max of the target values, 5 and 4.
+    dqn = q_learning_target(r, d, 0.9, q_target, q_target, mask)
+    np.testing.assert_allclose(dqn, [1.0 + 0.9 * 5.0, 2.0])
+    # Double Q: the online argmax (0, 2) evaluated by the target: 1 and 4.
+    double = q_learning_target(r, d, 0.9, q_target, q_online, mask)
+    np.testing.assert_allclose(double, [1.0 + 0.9 * 1.0, 2.0])
+    # A masked action is never the argmax.
+    masked = jnp.array([[True, False, True], [True, True, True]])
+    np.testing.assert_allclose(greedy_value(q_target, q_target, masked), [3.0, 4.0])
+    # Targets carry no gradient.
+    g = jax.grad(lambda q: td_target(r, d, 0.9, q).sum())(jnp.ones(2))
+    np.testing.assert_allclose(g, 0.0)
+
+
+@pytest.mark.parametrize("double_q", [True, False])
+def test_idqn_loss_by_hand(double_q):
+    cfg = jaxmarl_core.make_config("idqn", env="climbing", double_q=double_q)
+    loss = idqn.make_loss(cfg, TABULAR)
+    value, _ = loss(params_of(ONLINE), params_of(TARGET), BATCH, hparams("idqn"), KEY, 0.1)
+    # Next state 1. Agent 0: online [3, .5] picks 0, target [5, 7]; agent 1:
+    # online [4, 6] picks 1, target [8, 2].
+    next_value = [5.0, 2.0] if double_q else [7.0, 8.0]
+    y = [
+        [1.0 + GAMMA * next_value[0], 1.0 + GAMMA * next_value[1]],  # truncated
+        [2.0, 2.0],  # terminated
+    ]
+    q_taken = [[1.0, -1.0], [2.0, 0.0]]
+    expected = np.mean((np.array(y) - np.array(q_taken)) ** 2)
+    np.testing.assert_allclose(value, expected, rtol=1e-6)
+
+
+# ---------------------------------------------------------------------------
+# IDQN's replay fixes
+
+
+def test_hysteretic_weights_and_update_scale_negative_errors_by_beta():
+    td = jnp.array([-2.0, 0.0, 3.0])
+    np.testing.assert_allclose(replay_fixes.hysteretic_weights(td, 0.25), [0.25, 1.0, 1.0])
+
+    # Through IDQN's loss: the gradient on Q(h, a) of a negative TD error is
+    # beta times the plain one, that of a positive error unchanged.
+    cfg = jaxmarl_core.make_config("idqn", env="climbing", double_q=False)
+    loss = idqn.make_loss(cfg, TABULAR)
+
+    def grad(beta):
+        hp = hparams("idqn", hysteretic_beta=beta)
+        return jax.grad(lambda t: loss(params_of(t), params_of(TARGET), BATCH, hp, KEY, 0.1)[0])(
+            ONLINE
+        )
+
+    # DQN targets y = [[4.5, 5], [2, 2]], Q taken = [[1, -1], [2, 0]]: errors
+    # [[3.5, 6], [0, 2]], none negative, so beta changes nothing. The mean over 4
+    # entries gives dL/dQ = -2 w δ / 4 at each taken entry.
+    plain, hyst = grad(1.0), grad(0.25)
+    np.testing.assert_allclose(plain[0, 0, 0], -2 * 3.5 / 4)
+    np.testing.assert_allclose(hyst, plain)
+
+    # Raise agent 0's Q(state 0, action 0) to 10: its error in sample 0 is 4.5 - 10 < 0.
+    high = ONLINE.at[0, 0, 0].set(10.0)
+    g1 = jax.grad(
+        lambda t: loss(params_of(t), params_of(TARGET), BATCH, hparams("idqn"), KEY, 0.1)[0]
+    )(high)
+    gb = jax.grad(
+        lambda t: loss(
+            params_of(t), params_of(TARGET), BATCH, hparams("idqn", hysteretic_beta=0.25), KEY, 0.1
+        )[0]
+    )(high)
+    np.testing.assert_allclose(g1[0, 0, 0], -2 * (-5.5) / 4)
+    np.testing.assert_allclose(gb[0, 0, 0], 0.25 * -2 * (-5.5) / 4)
+    np.testing.assert_allclose(gb[1], g1[1])  # agent 1's errors are positive: unchanged
+
+
+def test_epsilon_greedy_probs_by_hand():
+    q = jnp.array([[1.0, 3.0, 2.0], [1.0, 3.0, 2.0]])
+    mask = jnp.array([[True, True, True], [True, False, True]])
+    probs = epsilon_greedy_probs(q, mask, jnp.array([1, 0]), 0.3)
+    # Row 0: greedy 1 -> 0.3/3 + 0.7. Row 1: greedy 2 (1 masked), action 0 -> 0.3/2.
+    np.testing.assert_allclose(probs, [0.1 + 0.7, 0.15], rtol=1e-6)
+
+
+def test_importance_weights_by_hand():
+    current = jnp.array([[0.5, 0.2, 1.0]])
+    stored = jnp.array([[0.25, 0.4, 0.5]])
+    # Ratios (2, 0.5, 2); agent i's weight is the product of the others' ratios:
+    # 0.5*2 = 1, 2*2 = 4 -> truncated at 3, 2*0.5 = 1.
+    np.testing.assert_allclose(
+        replay_fixes.importance_weights(current, stored, 3.0), [[1.0, 3.0, 1.0]], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        replay_fixes.importance_weights(current, stored, 10.0), [[1.0, 4.0, 1.0]], rtol=1e-6
+    )
+
+
+def test_idqn_loss_with_importance_weights_by_hand():
+    # Stored behaviour probabilities (0.5, 0.25) per sample; with epsilon 0.2 and two
+    # actions, the current policy gives 0.9 to the greedy action and 0.1 to the other.
+    # Greedy at state 0: agent 0 -> 1 (Q = [1, 2]), agent 1 -> 0 (Q = [0, -1]).
+    batch = BATCH._replace(behaviour_prob=jnp.array([[0.5, 0.25], [0.5, 0.25]]))
+    cfg = jaxmarl_core.make_config("idqn", env="climbing", double_q=False, importance_sampling=True)
+    loss = idqn.make_loss(cfg, TABULAR)
+    hp = hparams("idqn", importance_clip=100.0)
+    value, metrics = loss(params_of(ONLINE), params_of(TARGET), batch, hp, KEY, 0.2)
+    # Sample 0 actions (0, 1): current (0.1, 0.1); ratios (0.2, 0.4).
+    # Sample 1 actions (1, 0): current (0.9, 0.9); ratios (1.8, 3.6).
+    # Agent 0 is weighted by agent 1's ratio and vice versa.
+    w = np.array([[0.4, 0.2], [3.6, 1.8]])
+    td = np.array([[4.5 - 1.0, 5.0 + 1.0], [2.0 - 2.0, 2.0 - 0.0]])
+    np.testing.assert_allclose(value, np.mean(w * td**2), rtol=1e-5)
+    np.testing.assert_allclose(metrics["importance_weight"], w.mean(), rtol=1e-5)
+
+
+def test_leniency_from_visits_by_hand():
+    visits = jnp.array([0, 10, 100])
+    expected = [1 - math.exp(-2.0 * 0.9**n) for n in (0, 10, 100)]
+    np.testing.assert_allclose(replay_fixes.leniency(visits, 2.0, 0.9), expected, rtol=1e-5)
+
+
+def test_visit_table_counts_and_stores_leniency_before_the_visit():
+    counts = jnp.zeros((2, 4, 3), jnp.int32)  # [N, buckets, A]
+    buckets = jnp.array([[1, 2], [1, 2]])  # two environments, same buckets
+    actions = jnp.array([[0, 1], [0, 2]])
+    counts, lenient = replay_fixes.visit(counts, buckets, actions, 2.0, 0.5)
+    np.testing.assert_allclose(lenient, 1 - math.exp(-2.0), rtol=1e-6)
+    assert counts[0, 1, 0] == 2 and counts[1, 2, 1] == 1 and counts[1, 2, 2] == 1
+    assert counts.sum() == 4
+    _, lenient = replay_fixes.visit(counts, buckets, actions, 2.0, 0.5)
+    # Agent 0's (bucket 1, action 0) has 2 visits: T = 0.25; agent 1's have 1: T = 0.5.
+    np.testing.assert_allclose(lenient[:, 0], 1 - math.exp(-2.0 * 0.25), rtol=1e-6)
+    np.testing.assert_allclose(lenient[:, 1], 1 - math.exp(-2.0 * 0.5), rtol=1e-6)
+
+
+def test_simhash_is_a_deterministic_bucket():
+    projection = replay_fixes.simhash_projection(5, 8)
+    obs = jax.random.normal(KEY, (100, 5))
+    buckets = replay_fixes.simhash(obs, projection)
+    assert buckets.dtype == jnp.int32 and buckets.shape == (100,)
+    assert int(buckets.min()) >= 0 and int(buckets.max()) < 2**8
+    np.testing.assert_array_equal(buckets, replay_fixes.simhash(obs, projection))
+    assert len(np.unique(buckets)) > 10  # different observations spread out
+    # Positive rescaling keeps the bucket (signs of a linear projection).
+    np.testing.assert_array_equal(buckets, replay_fixes.simhash(3.0 * obs, projection))
+
+
+def test_leniency_ignores_negative_updates_with_the_stated_probability():
+    n = 200_000
+    lenient = jnp.full((n,), 0.3)
+    negative = replay_fixes.lenient_weights(jax.random.PRNGKey(7), -jnp.ones(n), lenient)
+    ignored = 1.0 - float(negative.mean())
+    # Binomial standard error sqrt(0.3 * 0.7 / n) ~ 0.001: allow 5 of them.
+    assert abs(ignored - 0.3) < 0.005, ignored
+    positive = replay_fixes.lenient_weights(jax.random.PRNGKey(7), jnp.ones(n), lenient)
+    assert float(positive.min()) == 1.0  # positive errors are never ignored
+    # Through IDQN's loss: with leniency 1 every negative error is dropped.
+    cfg = jaxmarl_core.make_config("idqn", env="climbing", double_q=False, lenient=True)
+    loss = idqn.make_loss(cfg, TABULAR)
+    high = ONLINE.at[0, 0, 0].set(10.0)  # agent 0's errors negative
+    batch = BATCH._replace(leniency=jnp.ones((2, 2)))
+    value, metrics = loss(params_of(high), params_of(TARGET), batch, hparams("idqn"), KEY, 0.1)
+    td_agent1 = np.array([5.0 + 1.0, 2.0 - 0.0])
+    np.testing.assert_allclose(value, np.sum(td_agent1**2) / 4, rtol=1e-6)
+    np.testing.assert_allclose(metrics["ignored_fraction"], 0.25)  # 1 of 4 errors
+
+
+def test_small_buffer_keeps_only_the_newest_transitions():
+    # 8 environments, 16 transitions kept: after 5 updates, only the last two
+    # steps of every environment (step counts 3 and 4 of the matrix game) remain.
+    cfg = jaxmarl_core.make_config(
+        "idqn",
+        env="climbing",
+        buffer_size=16,
+        batch_size=8,
+        num_envs=8,
+        learning_starts=0,
+        hidden_size=8,
+        total_timesteps=40,
+    )
+    env = jaxmarl_core.make_env("climbing")
+    algo = idqn.make(env, cfg)
+    state = algo.init(KEY, cfg.hparams)
+    update = jax.jit(algo.update)
+    for _ in range(5):
+        state, _ = update(state, cfg.hparams)
+    stored = state.buffer.experience.obs.step_count
+    assert stored.size == 16
+    np.testing.assert_array_equal(np.sort(np.asarray(stored).ravel()), [3] * 8 + [4] * 8)
+
+
+def test_buffer_smaller_than_an_update_is_refused():
+    with pytest.raises(ConfigError, match="buffer_size"):
+        jaxmarl_core.make_config("idqn", env="climbing", buffer_size=4, batch_size=4, num_envs=8)
+
+
+# ---------------------------------------------------------------------------
+# VDN, QMIX, QTRAN
+
+
+def test_vdn_sum_and_loss_by_hand():
+    np.testing.assert_allclose(vdn_mix(jnp.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])), [6, -0.5])
+    cfg = jaxmarl_core.make_config("vdn", env="climbing", double_q=True)
+    loss = vdn.make_loss(cfg, TABULAR)
+    value, _ = loss(params_of(ONLINE), params_of(TARGET), BATCH, hparams("vdn"), KEY, 0.1)
+    # Team reward = agent 0's entry; double-Q next values 5 + 2 = 7.
+    y = np.array([1.0 + GAMMA * 7.0, 2.0])
+    q_tot = np.array([1.0 - 1.0, 2.0 + 0.0])
+    np.testing.assert_allclose(value, np.mean((y - q_tot) ** 2), rtol=1e-6)
+
+
+def random_mixer(key, n=3, s=4):
+    mixer = QMixer(embed_dim=8, hypernet_hidden=16)
+    params = mixer.init(key, jnp.zeros((1, n)), jnp.zeros((1, s)))
+    return mixer, params
+
+
+def test_qmix_is_monotonic_in_every_utility():
+    for seed in range(5):
+        pkey, qkey, skey = jax.random.split(jax.random.PRNGKey(seed), 3)
+        mixer, params = random_mixer(pkey)
+        q = 5.0 * jax.random.normal(qkey, (64, 3))
+        z = jax.random.normal(skey, (64, 4))
+        grads = jax.vmap(jax.grad(mixer.apply, argnums=1), in_axes=(None, 0, 0))(params, q, z)
+        assert grads.shape == (64, 3)
+        assert float(grads.min()) >= 0.0
+
+
+def test_qmix_greedy_joint_action_is_the_agents_greedy_actions():
+    n, a = 3, 4
+    joint = jnp.array(list(itertools.product(range(a), repeat=n)))  # [A**N, N]
+    for seed in range(5):
+        pkey, qkey, skey = jax.random.split(jax.random.PRNGKey(100 + seed), 3)
+        mixer, params = random_mixer(pkey, n=n)
+        utilities = jax.random.normal(qkey, (n, a))
+        z = jax.random.normal(skey, (4,))
+        chosen = utilities[jnp.arange(n), joint]  # [A**N, N]
+        q_tot = mixer.apply(params, chosen, jnp.broadcast_to(z, (joint.shape[0], 4)))
+        np.testing.assert_array_equal(joint[jnp.argmax(q_tot)], jnp.argmax(utilities, -1))
+
+
+def test_qmix_loss_uses_target_mixer_on_next_state():
+    cfg = jaxmarl_core.make_config("qmix", env="climbing", double_q=True)
+    mixer, mparams = random_mixer(KEY, n=2, s=2)
+    _, tparams = random_mixer(jax.random.PRNGKey(1), n=2, s=2)
+    loss = qmix.make_loss(cfg, TABULAR, mixer)
+    params = {"agent": ONLINE, "mixer": mparams}
+    target = {"agent": TARGET, "mixer": tparams}
+    value, _ = loss(params, target, BATCH, hparams("qmix"), KEY, 0.1)
+    z, z_next = BATCH.obs.global_state, BATCH.next_obs.global_state
+    q_next = mixer.apply(tparams, jnp.array([[5.0, 2.0], [5.0, 2.0]]), z_next)
+    y = jnp.array([1.0, 2.0]) + GAMMA * jnp.array([1.0, 0.0]) * q_next
+    q_tot = mixer.apply(mparams, jnp.array([[1.0, -1.0], [2.0, 0.0]]), z)
+    np.testing.assert_allclose(value, jnp.mean((y - q_tot) ** 2), rtol=1e-5)
+
+
+def test_qtran_losses_by_hand():
+    # L_td: Q(h, z, a) = (1, 2) against targets (2, 5): (1 + 9) / 2.
+    np.testing.assert_allclose(qtran.td_loss(jnp.array([1.0, 2.0]), jnp.array([2.0, 5.0])), 5.0)
+    # L_opt: Σ Q_i(ā) = 3, Q(ā) = 5, V = 1: (3 - 5 + 1)^2 = 1.
+    np.testing.assert_allclose(qtran.opt_loss(jnp.array([3.0]), jnp.array([5.0]), 1.0), 1.0)
+    # L_nopt: Σ Q_i(a) - Q(a) + V = (1 - 4 + 1, 5 - 2 + 1) = (-2, 4) -> min(0, .)^2 = (4, 0).
+    s, q, v = jnp.array([1.0, 5.0]), jnp.array([4.0, 2.0]), jnp.array([1.0, 1.0])
+    np.testing.assert_allclose(qtran.nopt_loss(s, q, v), 2.0)
+    # Q̂ is held fixed in L_opt and L_nopt: no gradient reaches the joint network.
+    np.testing.assert_allclose(jax.grad(qtran.opt_loss, argnums=1)(s, q, v), 0.0)
+    np.testing.assert_allclose(jax.grad(qtran.nopt_loss, argnums=1)(s, q, v), 0.0)
+    np.testing.assert_allclose(jax.grad(qtran.nopt_loss, argnums=2)(s, q, v), [-2.0, 0.0])
+
+
+def test_qtran_total_loss_by_hand():
+    """QTRAN's loss on the tabular batch with joint Q and V given as tables."""
+    cfg = jaxmarl_core.make_config("qtran", env="climbing", double_q=True)
+    joint_q = JointActionValue(hidden=(4,), num_joint_actions=4)
+    state_value = StateValue(hidden=(4,))
+    loss = qtran.make_loss(cfg, TABULAR, joint_q, state_value, num_actions=2)
+    x = joint_input(BATCH.obs.agents_view, BATCH.obs.global_state)
+    key_q, key_v = jax.random.split(KEY)
+    params = {
+        "agent": ONLINE,
+        "joint_q": joint_q.init(key_q, x),
+        "value": state_value.init(key_v, x),
+    }
+    target = {**params, "agent": TARGET}
+    hp = hparams("qtran", lambda_opt=0.5, lambda_nopt=2.0)
+    value, m = loss(params, target, BATCH, hp, KEY, 0.1)
+
+    q_jt = joint_q.apply(params["joint_q"], x)  # [B, 4], index = 2 a_0 + a_1
+    x_next = joint_input(BATCH.next_obs.agents_view, BATCH.next_obs.global_state)
+    q_jt_next = joint_q.apply(params["joint_q"], x_next)
+    v = state_value.apply(params["value"], x)
+    # Taken (0, 1) -> 1 and (1, 0) -> 2; greedy at state 0: (1, 0) -> 2 with
+    # utilities 2 + 0; greedy at next state 1 (online): (0, 1) -> 1.
+    y = np.array([1.0, 2.0]) + GAMMA * np.array([1.0, 0.0]) * q_jt_next[:, 1]
+    q_taken = np.array([q_jt[0, 1], q_jt[1, 2]])
+    l_td = np.mean((y - q_taken) ** 2)
+    l_opt = np.mean((2.0 - q_jt[:, 2] + v) ** 2)
+    l_nopt = np.mean(np.minimum(0.0, np.array([1.0 - 1.0, 2.0 + 0.0]) - q_taken + v) ** 2)
+    np.testing.assert_allclose(m["td_loss"], l_td, rtol=1e-5)
+    np.testing.assert_allclose(m["opt_loss"], l_opt, rtol=1e-5)
+    np.testing.assert_allclose(m["nopt_loss"], l_nopt, rtol=1e-5)
+    np.testing.assert_allclose(value, l_td + 0.5 * l_opt + 2.0 * l_nopt, rtol=1e-5)
+
+
+def test_joint_action_index_is_row_major():
+    actions = jnp.array(list(itertools.product(range(3), repeat=2)))
+    np.testing.assert_array_equal(joint_action_index(actions, 3), np.arange(9))
+
+
+def test_qtran_refuses_too_many_joint_actions():
+    big = MatrixGame(np.zeros([2] * 13), name="13-agents")  # 8192 joint actions
+    cfg = jaxmarl_core.make_config("qtran", env=big, total_timesteps=100)
+    with pytest.raises(ConfigError, match="8192 joint actions.*4096"):
+        jaxmarl_core.make_train(cfg)
+    ok = MatrixGame(np.zeros([2] * 12), name="12-agents")  # 4096: allowed
+    jaxmarl_core.make_train(jaxmarl_core.make_config("qtran", env=ok, total_timesteps=100))
+
+
+@pytest.mark.parametrize("algo", ["vdn", "qmix", "qtran"])
+def test_value_decomposition_refuses_individual_rewards(algo):
+    cfg = jaxmarl_core.make_config(
+        algo, env="lbf-8x8-2p-2f-coop", **{"env_kwargs.individual_rewards": True}
+    )
+    with pytest.raises(ConfigError, match="individual_rewards"):
+        jaxmarl_core.make_train(cfg)
+
+
+# ---------------------------------------------------------------------------
+# Smoke tests: every algorithm runs, jitted and vmapped, and is deterministic.
+
+TINY = dict(
+    total_timesteps=256,
+    num_envs=4,
+    batch_size=16,
+    buffer_size=64,
+    learning_starts=32,
+    hidden_size=8,
+    num_logs=2,
+    num_eval_episodes=2,
+)
+
+
+@pytest.mark.parametrize(
+    "algo,options",
+    [
+        ("idqn", {}),
+        ("idqn", dict(importance_sampling=True, hysteretic_beta=0.5, lenient=True)),
+        ("vdn", {}),
+        ("qmix", {}),
+        ("qtran", {}),
+    ],
+)
+def test_smoke_matrix_game(algo, options):
+    cfg = jaxmarl_core.make_config(algo, env="climbing", **TINY, **options)
+    out = jax.jit(jax.vmap(jaxmarl_core.make_train(cfg)))(seed_keys(2))
+    assert out.metrics["eval_return"].shape == (2, 2)
+    for name, values in out.metrics.items():
+        if name != "episode_return":
+            assert np.all(np.isfinite(values)), name
+    assert float(out.metrics["loss"][:, -1].min()) > 0.0  # gradient steps were taken
+    leaves = jax.tree_util.tree_leaves(out.state.params)
+    assert any(not np.allclose(x[0], x[1]) for x in leaves)  # two seeds differ
+    if options.get("lenient"):
+        # Every step of every environment is one visit per agent, all in one
+        # bucket (the matrix game's observation is constant).
+        visits = out.state.visits  # [seeds, N, buckets, A]
+        np.testing.assert_array_equal(visits.sum(axis=(2, 3)), 256)
+        assert np.all((visits.sum(axis=(1, 3)) > 0).sum(-1) == 1)
+        assert float(out.metrics["leniency"][0, -1]) < 1 - math.exp(-cfg.leniency_k)
+
+
+def test_smoke_lbf_qtran_and_same_seed_same_result():
+    """QTRAN on LBF: global state, joint input (6**2 joint actions), masks."""
+    cfg = jaxmarl_core.make_config("qtran", env="lbf-8x8-2p-2f-coop", **TINY)
+    train = jax.jit(jaxmarl_core.make_train(cfg))
+    a, b = train(KEY), train(KEY)
+    chex.assert_trees_all_equal(a.metrics, b.metrics)
+    assert np.all(np.isfinite(a.metrics["loss"]))
