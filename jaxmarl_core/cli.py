@@ -5,6 +5,7 @@ Bad input exits with status 2 and one line on stderr, without a traceback.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from typing import Any
@@ -12,6 +13,8 @@ from typing import Any
 USAGE = """usage:
   jaxmarl-core list
   jaxmarl-core train algo=<algo> env=<env> [seeds=N] [out=DIR] [first_seed=K] [key=value ...]
+  jaxmarl-core sweep algo=<algo> env=<env> seeds=S [name=v1,v2,...] [name=loguniform(a,b)]
+                     [samples=K] [max_parallel_runs=M] [out=DIR] [key=value ...]
   jaxmarl-core keys <algo>            config keys of an algorithm, with defaults
 """
 
@@ -69,6 +72,65 @@ def _train(args: list[str]) -> int:
     return 0
 
 
+def _is_sweep_spec(text: str) -> bool:
+    return "," in text or text.strip() == "" or bool(re.match(r"^\s*(log)?uniform\(", text))
+
+
+def _sweep(args: list[str]) -> int:
+    from jaxmarl_core.config import make_config
+    from jaxmarl_core.sweep import (
+        maybe_initialize_distributed,
+        parse_spec,
+        summarize_sweep,
+        sweep,
+        write_sweep_dir,
+    )
+    from jaxmarl_core.train import check_output_dir
+
+    pairs = parse_pairs(args)
+    for required in ("algo", "env"):
+        if required not in pairs:
+            raise UsageError(f"sweep needs {required}=...; see 'jaxmarl-core list'")
+    algo, env = pairs.pop("algo"), pairs.pop("env")
+    seeds = parse_value(pairs.pop("seeds", "1"))
+    first_seed = parse_value(pairs.pop("first_seed", "0"))
+    samples = parse_value(pairs.pop("samples")) if "samples" in pairs else None
+    max_parallel = (
+        parse_value(pairs.pop("max_parallel_runs")) if "max_parallel_runs" in pairs else None
+    )
+    out = pairs.pop("out", None) or f"runs/sweep-{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    spec = {k: v for k, v in pairs.items() if _is_sweep_spec(v)}
+    overrides = {k: parse_value(v) for k, v in pairs.items() if k not in spec}
+    config = make_config(algo, env=env, **overrides)
+    if not spec:
+        raise UsageError("sweep needs at least one name=v1,v2,... or name=loguniform(a,b)")
+    settings = parse_spec(config, spec, samples)
+    out = check_output_dir(out)
+    maybe_initialize_distributed()
+    print(
+        f"sweeping {algo} on {env}: {len(settings)} settings x {seeds} seeds -> {out}",
+        file=sys.stderr,
+    )
+    result = sweep(
+        config,
+        settings,
+        seeds=seeds,
+        first_seed=first_seed,
+        max_parallel_runs=max_parallel,
+        progress=True,
+    )
+    write_sweep_dir(out, config, result, first_seed)
+    best = summarize_sweep(result)[0]
+    swept = ", ".join(f"{k}={best[k]:.4g}" for k in settings[0])
+    print(
+        f"best: {swept}: final greedy return {best['mean_final_eval_return']:.3f} "
+        f"(95% CI {best['ci95_low']:.3f} .. {best['ci95_high']:.3f}); "
+        f"{result.num_batches} batch(es) of {result.batch_size} runs on "
+        f"{result.num_devices} device(s); wrote {out}"
+    )
+    return 0
+
+
 def _list() -> int:
     from jaxmarl_core.config import list_algos
     from jaxmarl_core.envs import list_envs
@@ -101,9 +163,11 @@ def main(argv: list[str] | None = None) -> int:
             return _list()
         if command == "train":
             return _train(rest)
+        if command == "sweep":
+            return _sweep(rest)
         if command == "keys":
             return _keys(rest)
-        raise UsageError(f"unknown command {command!r}; commands: list, train, keys")
+        raise UsageError(f"unknown command {command!r}; commands: list, train, sweep, keys")
     except ValueError as err:  # ConfigError and UsageError are ValueErrors
         print(f"jaxmarl-core: error: {err}", file=sys.stderr)
         return 2

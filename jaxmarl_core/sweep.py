@@ -1,0 +1,453 @@
+"""Seed sweeps and hyperparameter searches as one compiled program.
+
+Every (setting, seed) pair is one *run*. The runs axis is flattened,
+``jit(vmap(train))`` runs them all at once, sharded over every device with a
+``jax.sharding.Mesh`` along that axis. Hyperparameters are traced, so every
+setting shares one compiled program. When the runs would not fit in device
+memory, they go in equal batches of the largest size that fits (measured from
+the compiled program's memory analysis), one after another through the same
+program.
+
+    settings = grid(config, {"lr": [1e-4, 3e-4, 1e-3]})
+    result = sweep(config, settings, seeds=8)
+    result.metrics["eval_return"]           # [settings, seeds, num_logs]
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from jaxmarl_core.config import Config, ConfigError, params_of
+from jaxmarl_core.train import make_train, seed_keys
+
+_RANGE = re.compile(r"^(loguniform|uniform)\(\s*([^,]+?)\s*,\s*([^,]+?)\s*\)$")
+
+
+class SweepResult(NamedTuple):
+    """Attributes:
+    settings: one dict of swept hyperparameter values per setting.
+    metrics: name -> float array [settings, seeds, num_logs].
+    batch_size: runs per batch of the compiled program.
+    num_batches: how many batches the runs took.
+    num_devices: devices the runs axis was sharded over.
+    compile_seconds, wall_seconds: compiling, and running every batch.
+    """
+
+    settings: list[dict[str, float]]
+    metrics: dict[str, np.ndarray]
+    batch_size: int
+    num_batches: int
+    num_devices: int
+    compile_seconds: float
+    wall_seconds: float
+
+
+def _check_swept(config: Config, name: str) -> None:
+    params = params_of(config.algo)
+    if name not in params:
+        raise ConfigError(
+            f"unknown hyperparameter {name!r} for {config.algo}; sweepable: "
+            f"{', '.join(sorted(config.hparams_defaults))}"
+        )
+    if not params[name].traced:
+        raise ConfigError(
+            f"{name} is a structural key (it changes the compiled program) and cannot be "
+            f"swept; sweepable: {', '.join(sorted(config.hparams_defaults))}"
+        )
+
+
+def grid(config: Config, values: Mapping[str, Sequence[float]]) -> list[dict[str, float]]:
+    """Every combination of the listed values, each checked against its key's range."""
+    params = params_of(config.algo)
+    for name, vals in values.items():
+        _check_swept(config, name)
+        if len(vals) == 0:
+            raise ConfigError(f"{name}: the list of values to sweep is empty")
+        for v in vals:
+            params[name].check(name, v)
+    names = list(values)
+    return [
+        {n: float(v) for n, v in zip(names, combo, strict=True)}
+        for combo in itertools.product(*(values[n] for n in names))
+    ]
+
+
+def random_search(
+    config: Config,
+    ranges: Mapping[str, tuple[str, float, float]],
+    samples: int,
+    seed: int = 0,
+) -> list[dict[str, float]]:
+    """``samples`` settings, each value drawn from ``(kind, low, high)`` with kind
+    ``uniform`` or ``loguniform``; a fixed ``seed`` gives the same settings."""
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
+        raise ConfigError(f"samples={samples!r} is not allowed; samples must be an integer >= 1")
+    params = params_of(config.algo)
+    rng = np.random.default_rng(seed)
+    drawn: dict[str, np.ndarray] = {}
+    for name, (kind, low, high) in ranges.items():
+        _check_swept(config, name)
+        if not low <= high:
+            raise ConfigError(f"{name}={kind}({low}, {high}): low must be <= high")
+        if kind == "loguniform":
+            if low <= 0:
+                raise ConfigError(f"{name}=loguniform({low}, {high}): bounds must be > 0")
+            drawn[name] = np.exp(rng.uniform(np.log(low), np.log(high), samples))
+        elif kind == "uniform":
+            drawn[name] = rng.uniform(low, high, samples)
+        else:
+            raise ConfigError(f"{name}: unknown distribution {kind!r}; use uniform or loguniform")
+        for bound in (low, high):
+            params[name].check(name, bound)
+    return [{n: float(v[i]) for n, v in drawn.items()} for i in range(samples)]
+
+
+def parse_spec(config: Config, spec: Mapping[str, str], samples: int | None = None):
+    """Settings from command-line text: ``name=v1,v2`` (a grid) or
+    ``name=loguniform(a,b)`` / ``name=uniform(a,b)`` (with ``samples`` draws)."""
+    listed: dict[str, list[float]] = {}
+    ranges: dict[str, tuple[str, float, float]] = {}
+    for name, text in spec.items():
+        m = _RANGE.match(text.strip())
+        try:
+            if m:
+                ranges[name] = (m.group(1), float(m.group(2)), float(m.group(3)))
+            else:
+                listed[name] = [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise ConfigError(
+                f"{name}={text!r}: expected a list of numbers v1,v2,... or "
+                f"loguniform(a,b) / uniform(a,b)"
+            ) from None
+    if ranges and samples is None:
+        raise ConfigError("a range (uniform/loguniform) needs samples=K")
+    settings = grid(config, listed) if listed else [{}]
+    if ranges:
+        drawn = random_search(config, ranges, samples)
+        settings = [{**g, **d} for g in settings for d in drawn]
+    return settings
+
+
+def maybe_initialize_distributed() -> bool:
+    """Joins a multi-host run when ``JAX_COORDINATOR_ADDRESS`` is set (with
+    ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``, unless a cluster such as SLURM
+    provides them). Every host then runs the same command; the runs axis is
+    sharded over the devices of all hosts. Returns whether it initialised."""
+    if not os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        return False
+    num = os.environ.get("JAX_NUM_PROCESSES")
+    pid = os.environ.get("JAX_PROCESS_ID")
+    jax.distributed.initialize(
+        num_processes=int(num) if num else None, process_id=int(pid) if pid else None
+    )
+    return True
+
+
+def _device_budget(device) -> float:
+    """Bytes the runs may use on one device: its free memory, or on a CPU half of
+    the host's available memory."""
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    if stats and "bytes_limit" in stats:
+        return 0.9 * (stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return 0.5 * int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _bytes_needed(compiled) -> float:
+    m = compiled.memory_analysis()
+    if m is None:
+        return 0.0
+    return (
+        m.argument_size_in_bytes
+        + m.output_size_in_bytes
+        + m.temp_size_in_bytes
+        - (m.alias_size_in_bytes)
+    )
+
+
+def _global_array(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
+    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
+
+
+def sweep(
+    config: Config,
+    settings: Sequence[Mapping[str, float]],
+    seeds: int = 1,
+    first_seed: int = 0,
+    max_parallel_runs: int | None = None,
+    devices: Sequence[jax.Device] | None = None,
+    memory_budget: float | None = None,
+    progress: bool = False,
+) -> SweepResult:
+    """Runs every (setting, seed) pair of ``config`` in one compiled program.
+
+    Run (s, k) uses ``config.hparams`` updated with ``settings[s]`` and the key
+    ``PRNGKey(first_seed + k)``, so it equals ``make_train(config)`` called alone
+    with that key and those hyperparameters.
+
+    Args:
+        settings: per setting, the swept hyperparameters (others keep their value).
+        seeds: seeds per setting.
+        max_parallel_runs: at most this many runs at once (rounded down to a
+            multiple of the device count); by default, as many as fit in memory.
+        devices: devices to shard the runs over; default ``jax.devices()``.
+        memory_budget: bytes per device for the automatic split; default the
+            device's free memory (half the host's available memory on a CPU).
+    """
+    if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
+        raise ConfigError(f"seeds={seeds!r} is not allowed; seeds must be an integer >= 1")
+    if len(settings) == 0:
+        raise ConfigError("a sweep needs at least one setting")
+    devices = list(devices or jax.devices())
+    ndev = len(devices)
+    train = make_train(config)
+    base = {k: float(v) for k, v in config.hparams_defaults.items()}
+    for setting in settings:
+        for name in setting:
+            _check_swept(config, name)
+    num_settings, num_runs = len(settings), len(settings) * seeds
+    # Runs in setting-major order: run r is setting r // seeds, seed r % seeds.
+    run_hparams = {
+        name: np.repeat(np.array([{**base, **s}[name] for s in settings], np.float32), seeds)
+        for name in base
+    }
+    run_keys = np.tile(np.asarray(seed_keys(seeds, first_seed)), (num_settings, 1))
+
+    mesh = Mesh(np.array(devices), ("runs",))
+    sharding = NamedSharding(mesh, PartitionSpec("runs"))
+    program = jax.jit(jax.vmap(train), out_shardings=sharding)
+
+    def round_up(n: int) -> int:
+        return ndev * math.ceil(n / ndev)
+
+    def lowered(batch: int):
+        keys = jax.ShapeDtypeStruct((batch, *run_keys.shape[1:]), run_keys.dtype, sharding=sharding)
+        hp = {
+            k: jax.ShapeDtypeStruct((batch,), jnp.float32, sharding=sharding) for k in run_hparams
+        }
+        return program.lower(keys, hp)
+
+    t0 = time.perf_counter()
+    if max_parallel_runs is not None:
+        if not isinstance(max_parallel_runs, int) or max_parallel_runs < 1:
+            raise ConfigError(f"max_parallel_runs={max_parallel_runs!r} must be an integer >= 1")
+        batch = round_up(min(num_runs, max(ndev, max_parallel_runs - max_parallel_runs % ndev)))
+        compiled = lowered(batch).compile()
+    else:
+        budget = memory_budget if memory_budget is not None else _device_budget(devices[0])
+        batch = round_up(num_runs)
+        compiled = lowered(batch).compile()
+        while _bytes_needed(compiled) > budget and batch > ndev:
+            batch = round_up(math.ceil(batch / 2))
+            compiled = lowered(batch).compile()
+    compile_seconds = time.perf_counter() - t0
+    num_batches = math.ceil(num_runs / batch)
+    if progress and num_batches > 1:
+        print(
+            f"sweep: {num_runs} runs do not fit at once; {num_batches} batches of {batch}",
+            file=sys.stderr,
+        )
+
+    pad = num_batches * batch - num_runs  # the last batch repeats run 0 to keep its shape
+    keys_all = np.concatenate([run_keys, np.repeat(run_keys[:1], pad, 0)])
+    hp_all = {k: np.concatenate([v, np.repeat(v[:1], pad)]) for k, v in run_hparams.items()}
+    t1 = time.perf_counter()
+    chunks = []
+    for b in range(num_batches):
+        part = slice(b * batch, (b + 1) * batch)
+        keys = _global_array(keys_all[part], sharding)
+        hp = {k: _global_array(v[part], sharding) for k, v in hp_all.items()}
+        out = compiled(keys, hp)
+        if jax.process_count() > 1:
+            from jax.experimental import multihost_utils
+
+            metrics = multihost_utils.process_allgather(out.metrics, tiled=True)
+        else:
+            metrics = jax.device_get(out.metrics)
+        chunks.append(metrics)
+        if progress:
+            print(f"sweep: batch {b + 1}/{num_batches} done", file=sys.stderr)
+    wall = time.perf_counter() - t1
+    metrics = {
+        k: np.concatenate([c[k] for c in chunks])[:num_runs].reshape(
+            num_settings, seeds, *chunks[0][k].shape[1:]
+        )
+        for k in chunks[0]
+    }
+    return SweepResult(
+        settings=[dict(s) for s in settings],
+        metrics=metrics,
+        batch_size=batch,
+        num_batches=num_batches,
+        num_devices=ndev,
+        compile_seconds=compile_seconds,
+        wall_seconds=wall,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Reports: sweep.csv, sweep_summary.csv, best_config.yaml, sweep.png
+
+
+def summarize_sweep(result: SweepResult) -> list[dict[str, Any]]:
+    """Per setting: mean, std and 95% interval of the final greedy return over
+    seeds (normal approximation, mean ± 1.96 std/sqrt(seeds)), best first."""
+    final_eval = result.metrics["eval_return"][..., -1]  # [settings, seeds]
+    rows = []
+    for s, setting in enumerate(result.settings):
+        x = final_eval[s]
+        mean, std = float(np.mean(x)), float(np.std(x, ddof=1)) if x.size > 1 else 0.0
+        half = 1.96 * std / math.sqrt(x.size)
+        rows.append(
+            {
+                "setting": s,
+                **setting,
+                "mean_final_eval_return": mean,
+                "std_final_eval_return": std,
+                "ci95_low": mean - half,
+                "ci95_high": mean + half,
+            }
+        )
+    rows.sort(key=lambda r: -r["mean_final_eval_return"])
+    for rank, row in enumerate(rows, 1):
+        row["rank"] = rank
+    return rows
+
+
+def _write_csv(path, rows: list[dict[str, Any]]) -> None:
+    columns = list(rows[0])
+    lines = [",".join(columns)]
+    for row in rows:
+        lines.append(
+            ",".join(f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c]) for c in columns)
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 0) -> None:
+    """Writes the sweep's files into ``out`` (a temporary folder first, then moved)."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import yaml
+
+    from jaxmarl_core.train import _final_train_return
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    final = _final_train_return(
+        result.metrics["episode_return"].reshape(-1, result.metrics["episode_return"].shape[-1])
+    ).reshape(result.metrics["episode_return"].shape[:2])
+    final_eval = result.metrics["eval_return"][..., -1]
+    runs = []
+    for s, setting in enumerate(result.settings):
+        for k in range(final.shape[1]):
+            runs.append(
+                {
+                    "setting": s,
+                    **setting,
+                    "seed": first_seed + k,
+                    "final_return": float(final[s, k]),
+                    "final_eval_return": float(final_eval[s, k]),
+                }
+            )
+    summary = summarize_sweep(result)
+    best = config.replace(**{k: v for k, v in result.settings[summary[0]["setting"]].items()})
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        tmp = Path(tmp)
+        _write_csv(tmp / "sweep.csv", runs)
+        _write_csv(tmp / "sweep_summary.csv", summary)
+        (tmp / "best_config.yaml").write_text(yaml.safe_dump(best.to_dict(), sort_keys=False))
+        (tmp / "sweep.json").write_text(
+            json.dumps(
+                {
+                    "algo": config.algo,
+                    "env": config.env_name,
+                    "settings": len(result.settings),
+                    "seeds": int(final.shape[1]),
+                    "batch_size": result.batch_size,
+                    "num_batches": result.num_batches,
+                    "num_devices": result.num_devices,
+                    "compile_seconds": result.compile_seconds,
+                    "wall_seconds": result.wall_seconds,
+                    "best": summary[0],
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        plot_sweep(tmp / "sweep.png", result, f"{config.algo} on {config.env_name}")
+        for f in tmp.iterdir():
+            os.replace(f, out / f.name)
+
+
+def plot_sweep(path, result: SweepResult, title: str) -> None:
+    """Final greedy return against each swept value; a heatmap for a two-key grid."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(result.settings[0])
+    final_eval = result.metrics["eval_return"][..., -1]
+    mean = final_eval.mean(axis=1)
+    values = {n: np.array([s[n] for s in result.settings]) for n in names}
+    uniques = {n: np.unique(v) for n, v in values.items()}
+    is_grid = len(names) == 2 and len(result.settings) == len(uniques[names[0]]) * len(
+        uniques[names[1]]
+    )
+    if is_grid:
+        a, b = names
+        table = np.full((len(uniques[a]), len(uniques[b])), np.nan)
+        for s in range(len(result.settings)):
+            i = np.searchsorted(uniques[a], values[a][s])
+            j = np.searchsorted(uniques[b], values[b][s])
+            table[i, j] = mean[s]
+        fig, ax = plt.subplots(figsize=(6, 5))
+        im = ax.imshow(table, origin="lower", cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(uniques[b])), [f"{v:.3g}" for v in uniques[b]])
+        ax.set_yticks(range(len(uniques[a])), [f"{v:.3g}" for v in uniques[a]])
+        ax.set_xlabel(b)
+        ax.set_ylabel(a)
+        for i in range(table.shape[0]):
+            for j in range(table.shape[1]):
+                ax.text(j, i, f"{table[i, j]:.3g}", ha="center", va="center", color="w")
+        fig.colorbar(im, label="mean final greedy return")
+    else:
+        cols = max(1, len(names))
+        fig, axes = plt.subplots(1, cols, figsize=(5 * cols, 4), squeeze=False)
+        for ax, n in zip(axes[0], names or ["setting"], strict=False):
+            x = values[n] if names else np.arange(len(result.settings))
+            for k in range(final_eval.shape[1]):
+                ax.scatter(x, final_eval[:, k], color="tab:blue", alpha=0.3, s=12)
+            order = np.argsort(x)
+            ax.plot(x[order], mean[order], "o-", color="tab:orange", label="mean over seeds")
+            if names and x.min() > 0 and x.max() / x.min() > 10:
+                ax.set_xscale("log")
+            ax.set_xlabel(n)
+            ax.set_ylabel("final greedy return")
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=8)
+    fig.suptitle(f"{title}: {len(result.settings)} settings x {final_eval.shape[1]} seeds")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

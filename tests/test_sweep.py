@@ -1,0 +1,171 @@
+"""Sweeps: one program for every (setting, seed), equal to single runs, on 1 or 4 devices."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+import jaxmarl_core as jm
+from jaxmarl_core.cli import main
+from jaxmarl_core.sweep import grid, parse_spec, random_search, sweep
+
+SMALL = dict(
+    total_timesteps=2_000,
+    num_logs=4,
+    num_envs=4,
+    learning_starts=200,
+    batch_size=32,
+    buffer_size=1_000,
+    hidden_size=16,
+    num_eval_episodes=2,
+)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return jm.make_config("idqn", env="penalty-0", **SMALL)
+
+
+@pytest.fixture(scope="module")
+def result(config):
+    settings = grid(config, {"lr": [1e-3, 1e-2], "gamma": [0.9, 0.99]})
+    return sweep(config, settings, seeds=3)
+
+
+def test_shapes_and_order(result):
+    assert result.metrics["eval_return"].shape == (4, 3, 4)
+    assert result.settings[1] == {"lr": pytest.approx(1e-3), "gamma": pytest.approx(0.99)}
+    assert result.num_batches == 1 and result.batch_size == 12
+
+
+def test_run_equals_single_run(config, result):
+    train = jax.jit(jm.make_train(config))
+    for s, k in ((0, 0), (3, 2)):
+        hp = {**config.hparams, **{n: np.float32(v) for n, v in result.settings[s].items()}}
+        single = jax.device_get(train(jax.random.PRNGKey(k), hp))
+        for name in ("loss", "eval_return", "episode_return"):
+            np.testing.assert_allclose(
+                result.metrics[name][s, k], single.metrics[name], rtol=1e-4, atol=1e-3
+            )
+
+
+def test_split_into_batches_gives_the_same_result(config, result):
+    settings = result.settings
+    capped = sweep(config, settings, seeds=3, max_parallel_runs=5)
+    assert (capped.batch_size, capped.num_batches) == (5, 3)
+    # A tiny memory budget splits automatically, down to one run per batch.
+    tiny = sweep(config, settings[:1], seeds=2, memory_budget=1.0)
+    assert (tiny.batch_size, tiny.num_batches) == (1, 2)
+    for name in ("loss", "eval_return"):
+        # Equal up to float rounding: XLA may vectorise a batch of 1 differently.
+        np.testing.assert_allclose(capped.metrics[name], result.metrics[name], rtol=1e-5)
+        np.testing.assert_allclose(tiny.metrics[name][0], result.metrics[name][0, :2], rtol=1e-5)
+
+
+def test_random_search_is_reproducible_and_in_range(config):
+    a = random_search(config, {"lr": ("loguniform", 1e-4, 1e-2)}, samples=5)
+    b = parse_spec(config, {"lr": "loguniform(1e-4, 1e-2)"}, samples=5)
+    assert a == b and len(a) == 5
+    assert all(1e-4 <= s["lr"] <= 1e-2 for s in a)
+
+
+@pytest.mark.parametrize(
+    "spec, message",
+    [
+        ({"lrr": "1,2"}, "unknown hyperparameter 'lrr'"),
+        ({"num_envs": "4,8"}, "num_envs is a structural key"),
+        ({"lr": ""}, "the list of values to sweep is empty"),
+        ({"lr": "loguniform(1e-2, 1e-4)"}, "low must be <= high"),
+        ({"lr": "-1,1"}, "lr=-1.0 is not allowed"),
+        ({"lr": "a,b"}, "expected a list of numbers"),
+    ],
+)
+def test_bad_specs(config, spec, message):
+    with pytest.raises(ValueError, match=message):
+        parse_spec(config, spec, samples=3)
+
+
+def test_cli_sweep_writes_outputs(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    args = ["sweep", "algo=idqn", "env=penalty-0", "seeds=2", "lr=1e-3,1e-2", f"out={out}"]
+    args += [f"{k}={v}" for k, v in SMALL.items()]
+    assert main(args) == 0
+    files = sorted(p.name for p in out.iterdir())
+    assert files == [
+        "best_config.yaml",
+        "sweep.csv",
+        "sweep.json",
+        "sweep.png",
+        "sweep_summary.csv",
+    ]
+    rows = (out / "sweep.csv").read_text().splitlines()
+    assert rows[0] == "setting,lr,seed,final_return,final_eval_return" and len(rows) == 5
+    summary = (out / "sweep_summary.csv").read_text().splitlines()
+    assert summary[0].split(",")[-5:] == [
+        "mean_final_eval_return",
+        "std_final_eval_return",
+        "ci95_low",
+        "ci95_high",
+        "rank",
+    ]
+    assert json.loads((out / "sweep.json").read_text())["settings"] == 2
+
+
+def test_cli_sweep_bad_spec_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["sweep", "algo=idqn", "env=climbing", "num_envs=4,8"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "structural key" in err[0]
+    assert not (tmp_path / "runs").exists()
+
+
+FOUR_DEVICES = textwrap.dedent(
+    """
+    import jax, numpy as np
+    import jaxmarl_core as jm
+    import jaxmarl_core.sweep as sw
+
+    traces = [0]
+    make_train = sw.make_train
+
+    def counting(config):
+        train = make_train(config)
+
+        def wrapped(key, hparams=None):
+            traces[0] += 1
+            return train(key, hparams)
+
+        return wrapped
+
+    sw.make_train = counting
+    assert len(jax.devices()) == 4
+    config = jm.make_config("idqn", env="penalty-0", **SMALL)
+    settings = sw.grid(config, {"lr": [1e-3, 1e-2, 3e-2]})
+    one = sw.sweep(config, settings, seeds=2, devices=jax.devices()[:1])
+    traces[0] = 0
+    four = sw.sweep(config, settings, seeds=2, max_parallel_runs=4)
+    print("TRACES", traces[0], four.num_devices, four.num_batches)
+    for name in ("loss", "eval_return", "episode_return"):
+        np.testing.assert_allclose(one.metrics[name], four.metrics[name], rtol=1e-5, atol=1e-5)
+    print("SAME")
+    """
+)
+
+
+def test_one_and_four_devices_agree_and_compile_once():
+    """With 4 host devices, 6 runs in batches of 4 (2 batches, the last padded):
+    one trace of train, results equal to the same sweep on one device."""
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
+        "JAX_PLATFORMS": "cpu",
+    }
+    code = f"SMALL = {SMALL!r}\n" + FOUR_DEVICES
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "TRACES 1 4 2" in proc.stdout and "SAME" in proc.stdout, proc.stdout
