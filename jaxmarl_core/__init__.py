@@ -2,17 +2,22 @@
 
 from jaxmarl_core.config import Config, ConfigError, list_algos, make_config
 from jaxmarl_core.envs import MatrixGame, list_envs, make_env
+from jaxmarl_core.sweeps import SweepResult, grid, random_search, sweep
 from jaxmarl_core.train import TrainOutput, make_train, run
 
 __all__ = [
     "Config",
     "ConfigError",
     "MatrixGame",
+    "SweepResult",
     "TrainOutput",
+    "grid",
     "list_algos",
     "list_envs",
     "make_config",
     "make_env",
     "make_train",
+    "random_search",
     "run",
+    "sweep",
 ]

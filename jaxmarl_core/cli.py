@@ -78,7 +78,7 @@ def _is_sweep_spec(text: str) -> bool:
 
 def _sweep(args: list[str]) -> int:
     from jaxmarl_core.config import make_config
-    from jaxmarl_core.sweep import (
+    from jaxmarl_core.sweeps import (
         maybe_initialize_distributed,
         parse_spec,
         summarize_sweep,

@@ -12,7 +12,7 @@ import pytest
 
 import jaxmarl_core as jm
 from jaxmarl_core.cli import main
-from jaxmarl_core.sweep import grid, parse_spec, random_search, sweep
+from jaxmarl_core.sweeps import grid, parse_spec, random_search, sweep
 
 SMALL = dict(
     total_timesteps=2_000,
@@ -128,7 +128,7 @@ FOUR_DEVICES = textwrap.dedent(
     """
     import jax, numpy as np
     import jaxmarl_core as jm
-    import jaxmarl_core.sweep as sw
+    import jaxmarl_core.sweeps as sw
 
     traces = [0]
     make_train = sw.make_train
