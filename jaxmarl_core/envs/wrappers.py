@@ -9,8 +9,9 @@ several times a step. ``VecEnv`` instead keeps, for every environment, a
 environment swaps its reserve in (a cheap select), and at each step only
 ``K = ceil(refill_fraction * B)`` new resets are generated, for the first K
 environments whose reserve has been used. With ``K`` above the rate at which
-episodes end (the default is four times the rate for the shortest possible
-episode length of a time-limited game, at least one), every episode starts from
+episodes end (the default is four times the rate of time-limited episodes, and
+at least 1/16 of B, for games such as RWARE whose episodes often end early),
+every episode starts from
 a fresh, independent initial state; an environment that ends two episodes
 before its reserve is refilled starts the second from the same initial state
 as the first (still a valid draw from the reset distribution).
@@ -87,14 +88,14 @@ class VecEnv:
             ``num_agents``, ``num_actions`` and ``episode_length`` attributes.
         num_envs: B.
         refill_fraction: fraction of B reset per step; default
-            ``min(1, 4 / env.episode_length)``.
+            ``min(1, max(4 / env.episode_length, 1 / 16))``.
     """
 
     def __init__(self, env: Environment, num_envs: int, refill_fraction: float | None = None):
         self.env = env
         self.num_envs = num_envs
         if refill_fraction is None:
-            refill_fraction = min(1.0, 4.0 / max(1, env.episode_length))
+            refill_fraction = min(1.0, max(4.0 / max(1, env.episode_length), 1.0 / 16))
         self.num_refills = max(1, min(num_envs, math.ceil(refill_fraction * num_envs)))
 
     def _resets(self, key: chex.PRNGKey, n: int):
