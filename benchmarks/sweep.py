@@ -1,0 +1,129 @@
+"""What one vmapped program saves over runs one after another.
+
+(a) S = 1, 8, 64, 256 seeds of one config vmapped in one program, against S
+    single runs one after another (the single-run program compiled once; up to
+    8 runs are timed, beyond that the sequential time is the measured mean per
+    run times S, since sequential runs do not interact);
+(b) a grid of 16 settings x 8 seeds as one program, against 16 separate sweeps
+    of 8 seeds (the 8-seed program compiled once and called 16 times);
+(c) training env steps per second against num_envs up to 4096.
+
+    python benchmarks/sweep.py [--algo idqn] [--env climbing]
+
+Writes ``benchmarks/results/sweep-<platform>.json`` and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+import jaxmarl_core as jm
+from jaxmarl_core.train import seed_keys
+
+sys_path = Path(__file__).parent
+RESULTS = sys_path / "results"
+
+
+def seconds(fn, *args) -> float:
+    t = time.perf_counter()
+    jax.block_until_ready(fn(*args))
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--algo", default="idqn")
+    parser.add_argument("--env", default="climbing")
+    parser.add_argument("--steps", type=int, default=5_000, help="env steps per run")
+    parser.add_argument("--seeds", nargs="*", type=int, default=[1, 8, 64, 256])
+    parser.add_argument("--num-envs", nargs="*", type=int, default=[1, 16, 256, 1024, 4096])
+    args = parser.parse_args()
+    config = jm.make_config(args.algo, env=args.env, total_timesteps=args.steps, num_logs=5)
+    train = jm.make_train(config)
+    report: dict = {
+        "device": str(jax.devices()[0]),
+        "algo": args.algo,
+        "env": args.env,
+        "steps_per_run": args.steps,
+    }
+
+    # (a) seeds in one program against runs one after another.
+    single = jax.jit(train).lower(jax.random.PRNGKey(0)).compile()
+    single(jax.random.PRNGKey(0))
+    timed = [seconds(single, jax.random.PRNGKey(k)) for k in range(8)]
+    per_run = float(np.mean(timed))
+    rows_a = []
+    print(f"(a) {args.algo} on {args.env}, {args.steps} env steps per run")
+    print(f"{'seeds':>6s} {'vmapped s':>10s} {'sequential s':>13s} {'ratio':>7s}")
+    for s in args.seeds:
+        keys = seed_keys(s)
+        program = jax.jit(jax.vmap(train)).lower(keys).compile()
+        vmapped = min(seconds(program, keys) for _ in range(2))
+        sequential = sum(timed[:s]) if s <= len(timed) else per_run * s
+        rows_a.append(
+            dict(
+                seeds=s,
+                vmapped_seconds=vmapped,
+                sequential_seconds=sequential,
+                sequential_extrapolated=s > len(timed),
+                ratio=vmapped / sequential,
+            )
+        )
+        print(
+            f"{s:6d} {vmapped:10.2f} {sequential:13.2f} {vmapped / sequential:7.3f}"
+            + ("  (sequential: mean of 8 runs x S)" if s > len(timed) else ""),
+            flush=True,
+        )
+    report["seeds_vs_sequential"] = rows_a
+
+    # (b) a 16 x 8 grid in one program against 16 sweeps of 8 seeds.
+    settings = jm.grid(
+        config, {"lr": list(np.geomspace(1e-4, 1e-2, 4)), "gamma": [0.9, 0.95, 0.99, 0.999]}
+    )
+    one = jm.sweep(config, settings, seeds=8)
+    eight = jax.jit(jax.vmap(train)).lower(seed_keys(8)).compile()
+    t = time.perf_counter()
+    for setting in settings:
+        hp = {**config.hparams, **{k: np.float32(v) for k, v in setting.items()}}
+        hp = {k: np.full((8,), v, np.float32) for k, v in hp.items()}
+        jax.block_until_ready(eight(seed_keys(8), hp))
+    separate = time.perf_counter() - t
+    report["grid_16x8"] = dict(
+        one_program_seconds=one.wall_seconds,
+        one_program_compile_seconds=one.compile_seconds,
+        separate_sweeps_seconds=separate,
+        ratio=one.wall_seconds / separate,
+    )
+    print(
+        f"(b) 16 settings x 8 seeds: one program {one.wall_seconds:.2f} s "
+        f"(compile {one.compile_seconds:.1f} s), 16 sweeps {separate:.2f} s, "
+        f"ratio {one.wall_seconds / separate:.3f}",
+        flush=True,
+    )
+
+    # (c) env steps per second against num_envs.
+    from throughput import train_rate  # noqa: E402  (the benchmark beside this one)
+
+    rows_c = []
+    print("(c) training env steps/s against num_envs")
+    for n in args.num_envs:
+        compile_s, rate = train_rate(args.algo, args.env, n, max(20_000, 4 * n), 2)
+        rows_c.append(dict(num_envs=n, compile_seconds=compile_s, steps_per_second=rate))
+        print(f"{n:6d} envs: {rate:12,.0f} steps/s (compile {compile_s:.1f} s)", flush=True)
+    report["num_envs"] = rows_c
+
+    device = jax.devices()[0].platform
+    out = RESULTS / f"sweep-{device}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
