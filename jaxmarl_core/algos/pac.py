@@ -1,5 +1,5 @@
 """Pareto Actor-Critic (Christianos, Papoudakis, Albrecht, TMLR 2023; Albrecht,
-Christianos, Schäfer, "Multi-Agent Reinforcement Learning", ch. 9.4.4 on
+Christianos, Schäfer, "Multi-Agent Reinforcement Learning", ch. 9.4.5 on
 equilibrium selection).
 
 In a no-conflict game the Pareto-optimal equilibrium is best for every agent,
@@ -76,7 +76,7 @@ def pareto_q(joint_q: chex.Array) -> tuple[chex.Array, chex.Array]:
 
 
 def pareto_advantage(q_plus: chex.Array, pi: chex.Array, action: chex.Array) -> chex.Array:
-    """The Pareto-AC advantage of agent i (Christianos et al. 2023, eq. 6):
+    """The Pareto-AC advantage of agent i (Christianos et al. 2023):
 
         Adv_i = Q^{π+}(h_i, z, a_i) − V^{π+}(h_i, z),
         V^{π+}(h_i, z) = Σ_a' π(a' | h_i) Q^{π+}(h_i, z, a').

@@ -2,7 +2,7 @@
 
 The critic of agent i sees its own observation h_i, the global state z and the
 other agents' actions a_-i (one-hot, agent i's own block zeroed), and outputs
-one value per own action a_i (Albrecht, Christianos, Schäfer, ch. 9.4.3):
+one value per own action a_i (Albrecht, Christianos, Schäfer, ch. 9.4.3-9.4.5):
 
     Q(h_i, z, ⟨·, a_-i⟩): float32[A].
 
