@@ -52,7 +52,8 @@ def test_coma_finds_the_optimum_of_penalty_0():
 
 def test_pac_on_climbing_classic_and_penalty_50():
     """Pareto-AC, seeds 0-4, 50k steps. Observed: ``climbing-classic`` 275 =
-    (A, A) in 5 of 5; ``penalty-50`` 250 in 5 of 5 (about 8 s and 11 s)."""
+    (A, A) in 5 of 5; ``penalty-50`` 250 in 4 of 5 (seed 0: 0, the agents
+    split between the two tied optima (A, C) and (C, A)) (about 8 s and 11 s alone)."""
     classic = final_eval_returns("pac", "climbing-classic", 50_000)
     assert (classic == 275.0).sum() >= 4, classic
     penalty = final_eval_returns("pac", "penalty-50", 50_000)
