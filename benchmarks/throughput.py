@@ -79,7 +79,8 @@ def train_rate(algo: str, env_name: str, num_envs: int, min_steps: int, repeats:
             overrides[key] = 1
     config = jm.make_config(algo, env=env_name, **overrides)
     _, alg = make_algorithm(config)
-    updates = max(1, min_steps // alg.steps_per_update)
+    # At least 4 updates per chunk, so that large batches are not timed on one or two.
+    updates = max(4, min_steps // alg.steps_per_update)
     hparams = config.hparams
 
     def chunk(state):
