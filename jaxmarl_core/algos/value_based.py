@@ -34,7 +34,7 @@ import jax
 import jax.numpy as jnp
 from jumanji.env import Environment
 
-from jaxmarl_core.config import Config, Param
+from jaxmarl_core.config import Config, ConfigError, Param
 from jaxmarl_core.core import replay_fixes
 from jaxmarl_core.core.exploration import epsilon_greedy, linear_schedule, masked_argmax
 from jaxmarl_core.core.optim import apply_gradients, make_optimizer
@@ -175,8 +175,6 @@ def team_reward_and_discount(batch: Transition) -> tuple[chex.Array, chex.Array]
 
 def require_common_reward(env: Environment, algo: str) -> None:
     """Value decomposition learns one team value: refuse individual rewards."""
-    from jaxmarl_core.config import ConfigError
-
     if getattr(env, "individual_rewards", False):
         raise ConfigError(
             f"{algo} learns a value of the common team reward; "
@@ -186,8 +184,6 @@ def require_common_reward(env: Environment, algo: str) -> None:
 
 def validate(values: dict) -> None:
     """Checks shared by the value-based configs."""
-    from jaxmarl_core.config import ConfigError
-
     if values["batch_size"] > values["buffer_size"]:
         raise ConfigError(
             f"batch_size={values['batch_size']} is larger than buffer_size="
