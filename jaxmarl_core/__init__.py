@@ -1,5 +1,11 @@
 """jaxmarl_core: vectorised cooperative multi-agent RL in JAX."""
 
+from jaxmarl_core import _xla_flags
+
+_xla_flags.apply()
+
+# ruff: noqa: E402
+
 from jaxmarl_core.config import Config, ConfigError, list_algos, make_config
 from jaxmarl_core.envs import MatrixGame, list_envs, make_env
 from jaxmarl_core.sweeps import SweepResult, grid, random_search, sweep
