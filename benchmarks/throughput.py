@@ -67,7 +67,7 @@ def env_only_rate(env_name: str, num_envs: int, steps: int, repeats: int) -> flo
 
 def train_rate(algo: str, env_name: str, num_envs: int, min_steps: int, repeats: int):
     """(compile seconds, steps per second) of jitted chunks of training updates."""
-    overrides = {"num_envs": num_envs, "total_timesteps": max(min_steps, num_envs)}
+    overrides = {"num_envs": num_envs, "total_timesteps": max(min_steps, 500 * num_envs)}
     known = params_of(algo)
     # Make the value-based learners learn from the first update, so that the
     # timed chunks include their gradient steps.
