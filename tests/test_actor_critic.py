@@ -247,11 +247,28 @@ def test_config_checks():
 METRICS = {"episode_return", "episodes", "eval_return", "actor_loss", "critic_loss", "entropy"}
 
 
-@pytest.mark.parametrize("algo", ALGOS)
-def test_smoke_matrix_game(algo):
+# Each algorithm also exercises one of the runner's options.
+SMOKE = [
+    ("ireinforce", {}),
+    ("ireinforce", {"baseline": True}),
+    ("ia2c", {"advantage": "gae", "normalise_values": True}),
+    ("ippo", {"minibatches": 2}),
+    ("maa2c", {"normalise_rewards": False}),
+    ("mappo", {"param_sharing": False}),
+]
+
+
+@pytest.mark.parametrize("algo, options", SMOKE)
+def test_smoke_matrix_game(algo, options):
     """Every algorithm trains on a matrix game: metrics are finite float32 scalars."""
     config = jaxmarl_core.make_config(
-        algo, env="climbing", num_envs=4, total_timesteps=800, num_logs=2, hidden_size=16
+        algo,
+        env="climbing",
+        num_envs=4,
+        total_timesteps=800,
+        num_logs=2,
+        hidden_size=16,
+        **options,
     )
     out = jax.jit(jaxmarl_core.make_train(config))(jax.random.PRNGKey(3))
     assert METRICS <= set(out.metrics)

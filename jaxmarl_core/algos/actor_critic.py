@@ -49,11 +49,11 @@ from jaxmarl_core.networks.critics import make_value_critic
 from jaxmarl_core.types import Algorithm, HParams, Metrics, MultiAgentObservation
 
 # Keys every actor-critic algorithm accepts (EPyMARL's on-policy defaults:
-# 10 parallel environments, hidden 128, rewards standardised, returns not).
+# 10 parallel environments, hidden 64, rewards standardised, returns not).
 PARAMS: dict[str, Param] = {
     "num_envs": Param(10, int, "parallel training environments", low=1),
     "rollout_length": Param(10, int, "steps per environment between updates", low=1),
-    "hidden_size": Param(128, int, "width of the hidden layers of actor and critic", low=1),
+    "hidden_size": Param(64, int, "width of the hidden layers of actor and critic", low=1),
     "normalise_rewards": Param(
         True, bool, "standardise rewards with their running mean and standard deviation"
     ),

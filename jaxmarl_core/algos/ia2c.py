@@ -13,10 +13,12 @@ from jaxmarl_core.algos import actor_critic
 from jaxmarl_core.config import Config, Param
 from jaxmarl_core.types import Algorithm, HParams
 
-# EPyMARL's IA2C: lr 5e-4, 10 parallel environments, 5-step returns, entropy 0.001.
+# EPyMARL's IA2C: lr 5e-4, 10 parallel environments, 5-step returns, entropy 0.001,
+# hidden 128.
 PARAMS: dict[str, Param] = {
     **actor_critic.PARAMS,
     **actor_critic.BOOTSTRAP_PARAMS,
+    "hidden_size": Param(128, int, "width of the hidden layers of actor and critic", low=1),
     "lr": Param(5e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
     "ent_coef": Param(0.001, float, "entropy bonus coefficient", low=0.0, traced=True),
 }

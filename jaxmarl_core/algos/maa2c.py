@@ -11,9 +11,10 @@ from jaxmarl_core.algos import actor_critic, ia2c
 from jaxmarl_core.config import Config, Param
 from jaxmarl_core.types import Algorithm
 
-# EPyMARL's MAA2C: as IA2C, entropy 0.01.
+# EPyMARL's MAA2C: as IA2C, entropy 0.01, hidden 64 (its default).
 PARAMS: dict[str, Param] = {
     **ia2c.PARAMS,
+    "hidden_size": actor_critic.PARAMS["hidden_size"],
     "ent_coef": Param(0.01, float, "entropy bonus coefficient", low=0.0, traced=True),
 }
 
