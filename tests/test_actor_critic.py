@@ -234,6 +234,9 @@ def test_config_checks():
     config = jaxmarl_core.make_config("ireinforce", env="climbing", rollout_length=10)
     with pytest.raises(ConfigError, match="complete episodes"):
         jaxmarl_core.make_train(config)
+    config = jaxmarl_core.make_config("ireinforce", env="climbing", total_timesteps=100)
+    with pytest.raises(ConfigError, match="total_timesteps"):
+        jaxmarl_core.make_train(config)
     assert set(actor_critic.PARAMS) <= set(mappo.PARAMS)
     for algo in ALGOS:
         config = jaxmarl_core.make_config(algo, env="climbing")

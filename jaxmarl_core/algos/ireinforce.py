@@ -52,6 +52,11 @@ def make(env: Environment, config: Config) -> Algorithm:
             f"({env.episode_length} steps); REINFORCE needs complete episodes: use 0 "
             f"(one episode) or a value >= {env.episode_length}"
         )
+    if config.total_timesteps < config.num_envs * rollout_length:
+        raise ConfigError(
+            f"total_timesteps={config.total_timesteps} is smaller than one update's "
+            f"num_envs * rollout_length = {config.num_envs} * {rollout_length}"
+        )
     return actor_critic.make_actor_critic(
         env,
         config,
