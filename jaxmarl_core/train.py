@@ -69,6 +69,11 @@ def make_algorithm(config: Config) -> tuple[Any, Algorithm]:
 def schedule(config: Config, algo: Algorithm) -> Schedule:
     """How ``total_timesteps`` splits into logging steps and updates."""
     updates = config.total_timesteps // algo.steps_per_update
+    if updates < 1:
+        raise ConfigError(
+            f"total_timesteps={config.total_timesteps} is smaller than one update of "
+            f"{config.algo} ({algo.steps_per_update} environment steps)"
+        )
     num_logs = min(config.num_logs, updates)
     return Schedule(num_logs, updates // num_logs, algo.steps_per_update)
 
