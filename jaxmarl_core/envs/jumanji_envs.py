@@ -32,6 +32,7 @@ from jumanji.environments.routing.robot_warehouse.generator import (
 )
 from jumanji.types import StepType, TimeStep
 
+from jaxmarl_core.envs.base import MultiAgentEnvironment
 from jaxmarl_core.types import MultiAgentObservation
 
 # A time limit the inner environment never reaches: the adapter truncates first.
@@ -50,7 +51,7 @@ def _check_bool(name: str, key: str, value: Any) -> bool:
     return bool(value)
 
 
-class _JumanjiAdapter(Environment):
+class _JumanjiAdapter(MultiAgentEnvironment):
     """Shared time limit, reward and timestep handling around a Jumanji environment.
 
     The adapter's state is the inner environment's state (it carries
@@ -139,21 +140,6 @@ class _JumanjiAdapter(Environment):
             global_state=specs.Array((self._state_dim,), jnp.float32, "global_state"),
             step_count=specs.BoundedArray((), jnp.int32, 0, self.episode_length, "step_count"),
         )
-
-    @cached_property
-    def action_spec(self) -> specs.MultiDiscreteArray:
-        return specs.MultiDiscreteArray(
-            num_values=jnp.full((self.num_agents,), self.num_actions, jnp.int32),
-            name="action",
-        )
-
-    @cached_property
-    def reward_spec(self) -> specs.Array:
-        return specs.Array((self.num_agents,), jnp.float32, "reward")
-
-    @cached_property
-    def discount_spec(self) -> specs.BoundedArray:
-        return specs.BoundedArray((self.num_agents,), jnp.float32, 0.0, 1.0, "discount")
 
     def __repr__(self) -> str:
         return (

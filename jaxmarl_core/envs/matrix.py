@@ -15,9 +15,9 @@ import chex
 import jax.numpy as jnp
 import numpy as np
 from jumanji import specs
-from jumanji.env import Environment
 from jumanji.types import StepType, TimeStep
 
+from jaxmarl_core.envs.base import MultiAgentEnvironment
 from jaxmarl_core.types import MultiAgentObservation
 
 
@@ -26,7 +26,7 @@ class MatrixState(NamedTuple):
     key: chex.PRNGKey
 
 
-class MatrixGame(Environment):
+class MatrixGame(MultiAgentEnvironment):
     """An N-agent common-payoff game on a payoff tensor of shape ``[A] * N``.
 
     Args:
@@ -104,21 +104,6 @@ class MatrixGame(Environment):
             global_state=specs.Array((1,), jnp.float32, "global_state"),
             step_count=specs.BoundedArray((), jnp.int32, 0, self.episode_length, "step_count"),
         )
-
-    @cached_property
-    def action_spec(self) -> specs.MultiDiscreteArray:
-        return specs.MultiDiscreteArray(
-            num_values=jnp.full((self.num_agents,), self.num_actions, jnp.int32),
-            name="action",
-        )
-
-    @cached_property
-    def reward_spec(self) -> specs.Array:
-        return specs.Array((self.num_agents,), jnp.float32, "reward")
-
-    @cached_property
-    def discount_spec(self) -> specs.BoundedArray:
-        return specs.BoundedArray((self.num_agents,), jnp.float32, 0.0, 1.0, "discount")
 
 
 CLIMBING = [[11, -30, 0], [-30, 7, 0], [0, 6, 5]]
