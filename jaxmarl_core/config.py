@@ -124,7 +124,9 @@ COMMON_PARAMS: dict[str, Param] = {
     "hidden_size": Param(64, int, "width of the hidden layers", low=1),
     "num_layers": Param(2, int, "hidden layers of each MLP", low=1),
     "param_sharing": Param(True, bool, "one parameter set for all agents, with an agent-id input"),
-    "recurrent": Param(False, bool, "GRU agents (not available yet: false only)"),
+    "recurrent": Param(
+        False, bool, "GRU agents (and V critics) with a hidden state per environment and agent"
+    ),
     "num_eval_episodes": Param(8, int, "greedy evaluation episodes at each logging step", low=1),
     "num_logs": Param(50, int, "logging steps over the run", low=1),
     "lr": Param(5e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
@@ -245,8 +247,6 @@ def make_config(algo: str, env: str | Environment = "climbing", **overrides: Any
             f"{', '.join(sorted(params))}, env_kwargs.<name>"
         )
     values = {name: p.check(name, overrides.get(name, p.default)) for name, p in params.items()}
-    if values["recurrent"]:
-        raise ConfigError("recurrent=true is not available yet; use recurrent=false")
     if values["total_timesteps"] < values["num_envs"] * values["rollout_length"]:
         raise ConfigError(
             f"total_timesteps={values['total_timesteps']} is smaller than one update's "

@@ -92,9 +92,10 @@ def make_chunk(config: Config, env, algo: Algorithm, sched: Schedule) -> Callabl
         metrics["episodes"] = finished
         metrics["eval_return"] = evaluate(
             env,
-            lambda obs, key: algo.act(state, obs, key),
+            lambda obs, carry, key: algo.act(state, obs, carry, key),
             eval_key,
             config.num_eval_episodes,
+            carry=algo.initial_carry((config.num_eval_episodes,)),
         )
         return state, metrics
 

@@ -43,8 +43,12 @@ class Algorithm(NamedTuple):
             collect-and-learn iteration. ``metrics`` holds float32 scalars,
             among them ``episode_return_sum`` and ``episodes`` (the finished
             training episodes' team returns, summed, and their count).
-        act: ``act(state, obs, key) -> actions``, the greedy policy used for
-            evaluation: obs [B] ``MultiAgentObservation`` -> int32[B, N].
+        act: ``act(state, obs, carry, key) -> (actions, carry)``, the greedy
+            policy used for evaluation: obs [B] ``MultiAgentObservation`` and the
+            agents' hidden states float32[B, N, H] -> int32[B, N] and the hidden
+            states after reading ``obs`` (H = 0 for feed-forward agents).
+        initial_carry: ``initial_carry(batch_shape) -> float32[*batch_shape, N, H]``,
+            the agents' hidden states at the start of an episode (zeros).
         steps_per_update: environment steps one ``update`` takes
             (num_envs * rollout_length).
     """
@@ -52,4 +56,5 @@ class Algorithm(NamedTuple):
     init: Any
     update: Any
     act: Any
+    initial_carry: Any
     steps_per_update: int

@@ -43,7 +43,7 @@ def test_env_instance():
         ({"bogus": 1}, r"unknown config key 'bogus' for idqn"),
         ({"batch_size": 64, "buffer_size": 32}, r"batch_size=64 is larger than buffer_size=32"),
         ({"total_timesteps": 3, "num_envs": 8}, r"total_timesteps=3 is smaller"),
-        ({"recurrent": True}, r"recurrent"),
+        ({"recurrent": "yes"}, r"recurrent='yes' .* true or false"),
         ({"lr": float("nan")}, r"lr=nan"),
     ],
 )

@@ -295,8 +295,8 @@ def test_evaluate_fixed_policy_on_climbing():
     env = make_env("climbing")
 
     def mean_return(joint):
-        def policy(obs, key):
-            return jnp.broadcast_to(joint, obs.action_mask.shape[:-1])
+        def policy(obs, carry, key):
+            return jnp.broadcast_to(joint, obs.action_mask.shape[:-1]), carry
 
         return evaluate(env, policy, jax.random.key(0), num_episodes=4)
 

@@ -46,9 +46,9 @@ def test_idqn_climbing_ends_at_an_equilibrium():
 def random_return(env_name: str, episodes: int = 512) -> float:
     env = make_env(env_name)
 
-    def policy(obs, key):
+    def policy(obs, carry, key):
         logits = jnp.where(obs.action_mask, 0.0, NEG_INF)
-        return jax.random.categorical(key, logits).astype(jnp.int32)
+        return jax.random.categorical(key, logits).astype(jnp.int32), carry
 
     return float(jax.jit(lambda k: evaluate(env, policy, k, episodes))(jax.random.PRNGKey(0)))
 

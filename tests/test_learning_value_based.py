@@ -156,9 +156,9 @@ def test_hysteresis_composes_with_a_small_buffer_and_importance_sampling():
 def random_return(env_name: str, episodes: int = 512) -> float:
     env = make_env(env_name)
 
-    def policy(obs, key):
+    def policy(obs, carry, key):
         logits = jnp.where(obs.action_mask, 0.0, NEG_INF)
-        return jax.random.categorical(key, logits).astype(jnp.int32)
+        return jax.random.categorical(key, logits).astype(jnp.int32), carry
 
     return float(jax.jit(lambda k: evaluate(env, policy, k, episodes))(jax.random.PRNGKey(0)))
 

@@ -522,8 +522,13 @@ def make_actor_critic(
         )
         return state, metrics
 
-    def act(state: ActorCriticState, obs: MultiAgentObservation, key: chex.PRNGKey) -> chex.Array:
+    def act(state: ActorCriticState, obs: MultiAgentObservation, carry, key: chex.PRNGKey):
         """Greedy: argmax_a π(a | h_i) among the allowed actions, int32[B, N]."""
-        return greedy(actor.apply(state.params.actor, obs.agents_view), obs.action_mask)
+        return greedy(actor.apply(state.params.actor, obs.agents_view), obs.action_mask), carry
 
-    return Algorithm(init=init, update=update, act=act, steps_per_update=num_samples)
+    def initial_carry(batch_shape=()):
+        return jnp.zeros(tuple(batch_shape) + (env.num_agents, 0), jnp.float32)
+
+    return Algorithm(
+        init=init, update=update, act=act, initial_carry=initial_carry, steps_per_update=num_samples
+    )

@@ -360,8 +360,17 @@ def make_value_algorithm(
         )
         return state, {**metrics, **episode_stats}
 
-    def act(state: ValueState, obs: MultiAgentObservation, key: chex.PRNGKey) -> chex.Array:
+    def act(state: ValueState, obs: MultiAgentObservation, carry, key: chex.PRNGKey):
         q = agent_net.apply(state.params["agent"], obs.agents_view)
-        return masked_argmax(q, obs.action_mask)
+        return masked_argmax(q, obs.action_mask), carry
 
-    return Algorithm(init=init, update=update, act=act, steps_per_update=steps_per_update)
+    def initial_carry(batch_shape=()):
+        return jnp.zeros(tuple(batch_shape) + (env.num_agents, 0), jnp.float32)
+
+    return Algorithm(
+        init=init,
+        update=update,
+        act=act,
+        initial_carry=initial_carry,
+        steps_per_update=steps_per_update,
+    )

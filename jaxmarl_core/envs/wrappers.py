@@ -30,7 +30,9 @@ from jumanji.env import Environment
 
 from jaxmarl_core.types import MultiAgentObservation
 
-Policy = Callable[[MultiAgentObservation, chex.PRNGKey], chex.Array]
+# policy(obs [B], carry, key) -> (actions int32[B, N], carry): the carry is the
+# agents' memory (hidden states; an empty array for feed-forward agents).
+Policy = Callable[[MultiAgentObservation, Any, chex.PRNGKey], tuple[chex.Array, Any]]
 
 
 class VecEnvState(NamedTuple):
@@ -166,11 +168,19 @@ class VecEnv:
         return new, step
 
 
-def evaluate(env: Environment, policy: Policy, key: chex.PRNGKey, num_episodes: int) -> chex.Array:
+def evaluate(
+    env: Environment,
+    policy: Policy,
+    key: chex.PRNGKey,
+    num_episodes: int,
+    carry: Any = None,
+) -> chex.Array:
     """Mean team return of ``num_episodes`` episodes run in parallel with ``policy``.
 
     Each episode runs from its own reset for at most ``env.episode_length``
-    steps; rewards after the first end of an episode are not counted.
+    steps; rewards after the first end of an episode are not counted. ``carry``
+    is the policy's memory at the start of every episode ([num_episodes, ...];
+    None for a memoryless policy), passed from step to step.
 
     Returns:
         float32[]: the mean team return.
@@ -178,19 +188,20 @@ def evaluate(env: Environment, policy: Policy, key: chex.PRNGKey, num_episodes: 
     reset_key, key = jax.random.split(key)
     env_state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
 
-    def body(carry, step_key):
-        env_state, obs, alive, total = carry
-        actions = policy(obs, step_key)
+    def body(loop, step_key):
+        env_state, obs, memory, alive, total = loop
+        actions, memory = policy(obs, memory, step_key)
         env_state, ts = jax.vmap(env.step)(env_state, actions)
         total = total + jnp.where(alive, ts.extras["team_reward"], 0.0)
         alive = alive & ~ts.last()
-        return (env_state, ts.observation, alive, total), None
+        return (env_state, ts.observation, memory, alive, total), None
 
     init = (
         env_state,
         ts.observation,
+        carry,
         jnp.ones((num_episodes,), bool),
         jnp.zeros((num_episodes,), jnp.float32),
     )
-    (_, _, _, total), _ = jax.lax.scan(body, init, jax.random.split(key, env.episode_length))
+    (*_, total), _ = jax.lax.scan(body, init, jax.random.split(key, env.episode_length))
     return total.mean()

@@ -79,3 +79,134 @@ def multi_agent(module: nn.Module, num_agents: int, param_sharing: bool) -> Mult
             return out
 
     return MultiAgentNet(init, apply)
+
+
+class GRUAgent(nn.Module):
+    """EPyMARL's recurrent agent: ReLU encoder, GRU cell, linear head.
+
+    ``(carry float32[..., H], x float32[..., D]) -> (carry, float32[..., out])``
+    for one time step; the encoder has ``len(hidden) - 1`` ReLU layers (at least
+    one) and the GRU is ``hidden[-1]`` wide.
+
+    Attributes:
+        hidden: widths; the last is the GRU's.
+        out: output width.
+        out_scale: orthogonal-init scale of the head.
+    """
+
+    hidden: Sequence[int]
+    out: int
+    out_scale: float = 1.0
+
+    @nn.compact
+    def __call__(self, carry: chex.Array, x: chex.Array) -> tuple[chex.Array, chex.Array]:
+        for width in self.hidden[:-1] or self.hidden:
+            x = nn.relu(nn.Dense(width, kernel_init=nn.initializers.orthogonal(2**0.5))(x))
+        carry, y = nn.GRUCell(features=self.hidden[-1])(carry, x)
+        head = nn.Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))
+        return carry, head(y)
+
+
+class AgentNet(NamedTuple):
+    """A per-agent network over sequences, feed-forward or recurrent, one interface.
+
+    The hidden state (carry) of agent i in environment b is float32[H] (H = 0 for
+    a feed-forward network, whose carry is an empty array). It is reset to zero
+    where ``first`` is set, i.e. at the first observation of an episode, before
+    the observation is read, so a history never spans two episodes.
+
+    Attributes:
+        init: ``init(key, x float32[N, D]) -> params``.
+        initial_carry: ``initial_carry(batch_shape) -> float32[*batch_shape, N, H]`` (zeros).
+        step: ``step(params, carry [..., N, H], x [..., N, D], first bool[...])
+            -> (carry [..., N, H], out [..., N, O])``: one time step.
+        unroll: ``unroll(params, carry [B, N, H], x [T, B, N, D], first bool[T, B])
+            -> (carries [T, B, N, H], out [T, B, N, O])``: ``carries[t]`` is the
+            hidden state after reading ``x[t]``, so ``carries[-1]`` continues the
+            sequence and ``step(params, carries[t], x', False)`` extends the
+            history of step t by one more observation x'.
+        recurrent: whether the carry is used at all.
+    """
+
+    init: Any
+    initial_carry: Any
+    step: Any
+    unroll: Any
+    recurrent: bool
+
+
+def make_agent_net(
+    num_agents: int,
+    hidden: Sequence[int],
+    out: int,
+    param_sharing: bool,
+    recurrent: bool,
+    out_scale: float = 1.0,
+) -> AgentNet:
+    """An MLP (``recurrent=False``) or a :class:`GRUAgent` for every agent.
+
+    Args:
+        num_agents: N.
+        hidden: hidden widths (the GRU's is the last).
+        out: output width O per agent.
+        param_sharing: one parameter set with a one-hot agent id, or one per agent.
+        recurrent: GRU agents with a hidden state per environment and agent.
+        out_scale: orthogonal-init scale of the last layer.
+    """
+    if not recurrent:
+        net = multi_agent(
+            MLP(hidden=tuple(hidden), out=out, out_scale=out_scale), num_agents, param_sharing
+        )
+
+        def ff_carry(batch_shape: tuple[int, ...] = ()) -> chex.Array:
+            return jnp.zeros(tuple(batch_shape) + (num_agents, 0), jnp.float32)
+
+        def ff_step(params, carry, x, first):
+            return carry, net.apply(params, x)
+
+        def ff_unroll(params, carry, x, first):
+            carries = jnp.zeros(x.shape[:-1] + (0,), jnp.float32)
+            return carries, net.apply(params, x)
+
+        return AgentNet(net.init, ff_carry, ff_step, ff_unroll, recurrent=False)
+
+    module = GRUAgent(hidden=tuple(hidden), out=out, out_scale=out_scale)
+    width = hidden[-1]
+
+    def prepare(x):
+        return with_agent_ids(x) if param_sharing else x
+
+    def initial_carry(batch_shape: tuple[int, ...] = ()) -> chex.Array:
+        return jnp.zeros(tuple(batch_shape) + (num_agents, width), jnp.float32)
+
+    if param_sharing:
+
+        def init(key, x):
+            return module.init(key, initial_carry(x.shape[:-2]), prepare(x))
+
+        def cell(params, carry, x):
+            return module.apply(params, carry, prepare(x))
+
+    else:
+
+        def init(key, x):
+            keys = jax.random.split(key, num_agents)
+            carry = initial_carry(x.shape[:-2])
+            return jax.vmap(module.init, in_axes=(0, -2, -2))(keys, carry, x)
+
+        def cell(params, carry, x):
+            return jax.vmap(module.apply, in_axes=(0, -2, -2), out_axes=-2)(params, carry, x)
+
+    def step(params, carry, x, first):
+        carry = jnp.where(first[..., None, None], 0.0, carry)
+        return cell(params, carry, x)
+
+    def unroll(params, carry, x, first):
+        def body(carry, inputs):
+            carry, out = step(params, carry, *inputs)
+            return carry, (carry, out)
+
+        _, (carries, outs) = jax.lax.scan(body, carry, (x, first))
+        return carries, outs
+
+    return AgentNet(init, initial_carry, step, unroll, recurrent=True)
