@@ -1,9 +1,10 @@
 """Unit and smoke tests of the value-based family: IDQN and its replay fixes, VDN,
 QMIX and QTRAN, each against values computed by hand on a tiny example.
 
-The losses are tested through each module's ``make_loss`` with a *tabular*
-agent network: observations are one-hot state indicators and
-``Q(h_i, a) = table[i, state, a]``, so every utility is a number set by hand.
+The losses are tested through each module's loss, on the runner's
+``LossInput`` of a one-step sequence, with a *tabular* agent network:
+observations are one-hot state indicators and ``Q(h_i, a) = table[i, state, a]``,
+so every utility is a number set by hand.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from jaxmarl_core.core import replay_fixes
 from jaxmarl_core.core.exploration import epsilon_greedy_probs
 from jaxmarl_core.core.targets import greedy_value, q_learning_target, td_target
 from jaxmarl_core.envs import MatrixGame
-from jaxmarl_core.networks.agents import MultiAgentNet
+from jaxmarl_core.networks.agents import AgentNet
 from jaxmarl_core.networks.mixers import (
     JointActionValue,
     QMixer,
@@ -38,8 +39,19 @@ from jaxmarl_core.types import MultiAgentObservation
 
 KEY = jax.random.PRNGKey(0)
 
+
+def _tabular(table, x):
+    return jnp.einsum("...ns,nsa->...na", x, table)
+
+
 # A tabular utility network: agents_view [..., N, S] one-hot -> table [N, S, A].
-TABULAR = MultiAgentNet(init=None, apply=lambda table, x: jnp.einsum("...ns,nsa->...na", x, table))
+TABULAR = AgentNet(
+    init=None,
+    initial_carry=lambda batch_shape=(): jnp.zeros(tuple(batch_shape) + (2, 0)),
+    step=lambda table, carry, x, first: (carry, _tabular(table, x)),
+    unroll=lambda table, carry, x, first: (jnp.zeros(x.shape[:-1] + (0,)), _tabular(table, x)),
+    recurrent=False,
+)
 
 
 def observation(states, num_states: int, num_actions: int) -> MultiAgentObservation:
@@ -54,19 +66,35 @@ def observation(states, num_states: int, num_actions: int) -> MultiAgentObservat
     )
 
 
-def transition(states, actions, rewards, discounts, next_states, num_states=2, num_actions=2, **kw):
+def transition(states, actions, rewards, discounts, next_states, num_states=2, num_actions=2):
+    """B one-step sequences: a stored batch [T=1, B] with IDQN's stored extras."""
     b, n = np.asarray(actions).shape
     fields = dict(
         obs=observation(states, num_states, num_actions),
+        first=jnp.ones((b,), bool),
+        carry=jnp.zeros((b, n, 0), jnp.float32),
         action=jnp.asarray(actions, jnp.int32),
         reward=jnp.asarray(rewards, jnp.float32),
         discount=jnp.asarray(discounts, jnp.float32),
         next_obs=observation(next_states, num_states, num_actions),
-        behaviour_prob=jnp.ones((b, n), jnp.float32),
-        leniency=jnp.zeros((b, n), jnp.float32),
+        extras={
+            "behaviour_prob": jnp.ones((b, n), jnp.float32),
+            "leniency": jnp.zeros((b, n), jnp.float32),
+        },
     )
-    fields.update({k: jnp.asarray(v, jnp.float32) for k, v in kw.items()})
-    return value_based.Transition(**fields)
+    return jax.tree_util.tree_map(lambda x: x[None], value_based.Transition(**fields))
+
+
+def with_extras(batch, **kw):
+    """``batch`` with IDQN's stored ``behaviour_prob`` or ``leniency`` [B, N] replaced."""
+    new = {k: jnp.asarray(v, jnp.float32)[None] for k, v in kw.items()}
+    return batch._replace(extras={**batch.extras, **new})
+
+
+def run_loss(loss, double_q, params, target, batch, hp, epsilon=0.1):
+    """The algorithm's loss on the runner's LossInput of ``batch`` (no burn-in)."""
+    inputs = value_based.loss_input(TABULAR, double_q, params, target, batch, 0, epsilon)
+    return loss(params, target, inputs, hp, KEY)
 
 
 # Two agents, states {0, 1}, actions {0, 1}. Online and target tables [N, S, A].
@@ -119,8 +147,10 @@ def test_td_target_dqn_double_q_termination_truncation():
 @pytest.mark.parametrize("double_q", [True, False])
 def test_idqn_loss_by_hand(double_q):
     cfg = jaxmarl_core.make_config("idqn", env="climbing", double_q=double_q)
-    loss = idqn.make_loss(cfg, TABULAR)
-    value, _ = loss(params_of(ONLINE), params_of(TARGET), BATCH, hparams("idqn"), KEY, 0.1)
+    loss = idqn.make_loss(cfg)
+    value, _ = run_loss(
+        loss, double_q, params_of(ONLINE), params_of(TARGET), BATCH, hparams("idqn")
+    )
     # Next state 1. Agent 0: online [3, .5] picks 0, target [5, 7]; agent 1:
     # online [4, 6] picks 1, target [8, 2].
     next_value = [5.0, 2.0] if double_q else [7.0, 8.0]
@@ -144,13 +174,13 @@ def test_hysteretic_weights_and_update_scale_negative_errors_by_beta():
     # Through IDQN's loss: the gradient on Q(h, a) of a negative TD error is
     # beta times the plain one, that of a positive error unchanged.
     cfg = jaxmarl_core.make_config("idqn", env="climbing", double_q=False)
-    loss = idqn.make_loss(cfg, TABULAR)
+    loss = idqn.make_loss(cfg)
 
-    def grad(beta):
+    def grad(beta, online=ONLINE):
         hp = hparams("idqn", hysteretic_beta=beta)
-        return jax.grad(lambda t: loss(params_of(t), params_of(TARGET), BATCH, hp, KEY, 0.1)[0])(
-            ONLINE
-        )
+        return jax.grad(
+            lambda t: run_loss(loss, False, params_of(t), params_of(TARGET), BATCH, hp)[0]
+        )(online)
 
     # DQN targets y = [[4.5, 5], [2, 2]], Q taken = [[1, -1], [2, 0]]: errors
     # [[3.5, 6], [0, 2]], none negative, so beta changes nothing. The mean over 4
@@ -161,14 +191,7 @@ def test_hysteretic_weights_and_update_scale_negative_errors_by_beta():
 
     # Raise agent 0's Q(state 0, action 0) to 10: its error in sample 0 is 4.5 - 10 < 0.
     high = ONLINE.at[0, 0, 0].set(10.0)
-    g1 = jax.grad(
-        lambda t: loss(params_of(t), params_of(TARGET), BATCH, hparams("idqn"), KEY, 0.1)[0]
-    )(high)
-    gb = jax.grad(
-        lambda t: loss(
-            params_of(t), params_of(TARGET), BATCH, hparams("idqn", hysteretic_beta=0.25), KEY, 0.1
-        )[0]
-    )(high)
+    g1, gb = grad(1.0, high), grad(0.25, high)
     np.testing.assert_allclose(g1[0, 0, 0], -2 * (-5.5) / 4)
     np.testing.assert_allclose(gb[0, 0, 0], 0.25 * -2 * (-5.5) / 4)
     np.testing.assert_allclose(gb[1], g1[1])  # agent 1's errors are positive: unchanged
@@ -199,11 +222,11 @@ def test_idqn_loss_with_importance_weights_by_hand():
     # Stored behaviour probabilities (0.5, 0.25) per sample; with epsilon 0.2 and two
     # actions, the current policy gives 0.9 to the greedy action and 0.1 to the other.
     # Greedy at state 0: agent 0 -> 1 (Q = [1, 2]), agent 1 -> 0 (Q = [0, -1]).
-    batch = BATCH._replace(behaviour_prob=jnp.array([[0.5, 0.25], [0.5, 0.25]]))
+    batch = with_extras(BATCH, behaviour_prob=[[0.5, 0.25], [0.5, 0.25]])
     cfg = jaxmarl_core.make_config("idqn", env="climbing", double_q=False, importance_sampling=True)
-    loss = idqn.make_loss(cfg, TABULAR)
+    loss = idqn.make_loss(cfg)
     hp = hparams("idqn", importance_clip=100.0)
-    value, metrics = loss(params_of(ONLINE), params_of(TARGET), batch, hp, KEY, 0.2)
+    value, metrics = run_loss(loss, False, params_of(ONLINE), params_of(TARGET), batch, hp, 0.2)
     # Sample 0 actions (0, 1): current (0.1, 0.1); ratios (0.2, 0.4).
     # Sample 1 actions (1, 0): current (0.9, 0.9); ratios (1.8, 3.6).
     # Agent 0 is weighted by agent 1's ratio and vice versa.
@@ -256,10 +279,12 @@ def test_leniency_ignores_negative_updates_with_the_stated_probability():
     assert float(positive.min()) == 1.0  # positive errors are never ignored
     # Through IDQN's loss: with leniency 1 every negative error is dropped.
     cfg = jaxmarl_core.make_config("idqn", env="climbing", double_q=False, lenient=True)
-    loss = idqn.make_loss(cfg, TABULAR)
+    loss = idqn.make_loss(cfg)
     high = ONLINE.at[0, 0, 0].set(10.0)  # agent 0's errors negative
-    batch = BATCH._replace(leniency=jnp.ones((2, 2)))
-    value, metrics = loss(params_of(high), params_of(TARGET), batch, hparams("idqn"), KEY, 0.1)
+    batch = with_extras(BATCH, leniency=jnp.ones((2, 2)))
+    value, metrics = run_loss(
+        loss, False, params_of(high), params_of(TARGET), batch, hparams("idqn")
+    )
     td_agent1 = np.array([5.0 + 1.0, 2.0 - 0.0])
     np.testing.assert_allclose(value, np.sum(td_agent1**2) / 4, rtol=1e-6)
     np.testing.assert_allclose(metrics["ignored_fraction"], 0.25)  # 1 of 4 errors
@@ -300,9 +325,7 @@ def test_buffer_smaller_than_an_update_is_refused():
 
 def test_vdn_sum_and_loss_by_hand():
     np.testing.assert_allclose(vdn_mix(jnp.array([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])), [6, -0.5])
-    cfg = jaxmarl_core.make_config("vdn", env="climbing", double_q=True)
-    loss = vdn.make_loss(cfg, TABULAR)
-    value, _ = loss(params_of(ONLINE), params_of(TARGET), BATCH, hparams("vdn"), KEY, 0.1)
+    value, _ = run_loss(vdn.loss, True, params_of(ONLINE), params_of(TARGET), BATCH, hparams("vdn"))
     # Team reward = agent 0's entry; double-Q next values 5 + 2 = 7.
     y = np.array([1.0 + GAMMA * 7.0, 2.0])
     q_tot = np.array([1.0 - 1.0, 2.0 + 0.0])
@@ -340,14 +363,13 @@ def test_qmix_greedy_joint_action_is_the_agents_greedy_actions():
 
 
 def test_qmix_loss_uses_target_mixer_on_next_state():
-    cfg = jaxmarl_core.make_config("qmix", env="climbing", double_q=True)
     mixer, mparams = random_mixer(KEY, n=2, s=2)
     _, tparams = random_mixer(jax.random.PRNGKey(1), n=2, s=2)
-    loss = qmix.make_loss(cfg, TABULAR, mixer)
+    loss = qmix.make_loss(mixer)
     params = {"agent": ONLINE, "mixer": mparams}
     target = {"agent": TARGET, "mixer": tparams}
-    value, _ = loss(params, target, BATCH, hparams("qmix"), KEY, 0.1)
-    z, z_next = BATCH.obs.global_state, BATCH.next_obs.global_state
+    value, _ = run_loss(loss, True, params, target, BATCH, hparams("qmix"))
+    z, z_next = BATCH.obs.global_state[0], BATCH.next_obs.global_state[0]
     q_next = mixer.apply(tparams, jnp.array([[5.0, 2.0], [5.0, 2.0]]), z_next)
     y = jnp.array([1.0, 2.0]) + GAMMA * jnp.array([1.0, 0.0]) * q_next
     q_tot = mixer.apply(mparams, jnp.array([[1.0, -1.0], [2.0, 0.0]]), z)
@@ -370,11 +392,11 @@ def test_qtran_losses_by_hand():
 
 def test_qtran_total_loss_by_hand():
     """QTRAN's loss on the tabular batch with joint Q and V given as tables."""
-    cfg = jaxmarl_core.make_config("qtran", env="climbing", double_q=True)
     joint_q = JointActionValue(hidden=(4,), num_joint_actions=4)
     state_value = StateValue(hidden=(4,))
-    loss = qtran.make_loss(cfg, TABULAR, joint_q, state_value, num_actions=2)
-    x = joint_input(BATCH.obs.agents_view, BATCH.obs.global_state)
+    loss = qtran.make_loss(joint_q, state_value, num_actions=2)
+    step = jax.tree_util.tree_map(lambda x: x[0], BATCH)  # the one step of every sequence
+    x = joint_input(step.obs.agents_view, step.obs.global_state)
     key_q, key_v = jax.random.split(KEY)
     params = {
         "agent": ONLINE,
@@ -383,10 +405,10 @@ def test_qtran_total_loss_by_hand():
     }
     target = {**params, "agent": TARGET}
     hp = hparams("qtran", lambda_opt=0.5, lambda_nopt=2.0)
-    value, m = loss(params, target, BATCH, hp, KEY, 0.1)
+    value, m = run_loss(loss, True, params, target, BATCH, hp)
 
     q_jt = joint_q.apply(params["joint_q"], x)  # [B, 4], index = 2 a_0 + a_1
-    x_next = joint_input(BATCH.next_obs.agents_view, BATCH.next_obs.global_state)
+    x_next = joint_input(step.next_obs.agents_view, step.next_obs.global_state)
     q_jt_next = joint_q.apply(params["joint_q"], x_next)
     v = state_value.apply(params["value"], x)
     # Taken (0, 1) -> 1 and (1, 0) -> 2; greedy at state 0: (1, 0) -> 2 with
@@ -463,7 +485,7 @@ def test_smoke_matrix_game(algo, options):
     if options.get("lenient"):
         # Every step of every environment is one visit per agent, all in one
         # bucket (the matrix game's observation is constant).
-        visits = out.state.visits  # [seeds, N, buckets, A]
+        visits = out.state.extras["visits"]  # [seeds, N, buckets, A]
         np.testing.assert_array_equal(visits.sum(axis=(2, 3)), 256)
         assert np.all((visits.sum(axis=(1, 3)) > 0).sum(-1) == 1)
         assert float(out.metrics["leniency"][0, -1]) < 1 - math.exp(-cfg.leniency_k)

@@ -17,7 +17,6 @@ from jumanji.env import Environment
 from jaxmarl_core.algos import value_based
 from jaxmarl_core.config import Config, Param
 from jaxmarl_core.core.targets import td_target
-from jaxmarl_core.networks.agents import MultiAgentNet
 from jaxmarl_core.networks.mixers import QMixer
 from jaxmarl_core.types import Algorithm, HParams, Metrics
 
@@ -32,31 +31,38 @@ PARAMS: dict[str, Param] = {
 validate = value_based.validate
 
 
-def make_loss(config: Config, agent_net: MultiAgentNet, mixer: QMixer) -> value_based.LossFn:
-    """QMIX's loss for ``agent_net`` and ``mixer`` (parameters ``params["mixer"]``)."""
+def make_loss(mixer: QMixer) -> value_based.LossFn:
+    """QMIX's loss with ``mixer`` (parameters ``params["mixer"]``)."""
 
     def loss(
         params: dict,
         target_params: dict,
-        batch: value_based.Transition,
+        batch: value_based.LossInput,
         hparams: HParams,
         key: chex.PRNGKey,
-        epsilon: chex.Array,
     ) -> tuple[chex.Array, Metrics]:
         """QMIX loss (ch. 9.5, monotonic value decomposition):
 
         L(θ) = E[(r + γ d f_mix(max_a' Q(h_i', a'; θ⁻) ..; z'; θ⁻)
                   − f_mix(Q(h_i, a_i; θ) ..; z; θ))²]
 
-        with one TD error per transition on the mixed value; with ``double_q``
-        each max is Q(h_i', argmax_a' Q(h_i', a'; θ); θ⁻).
+        with one TD error per step on the mixed value, averaged over the steps
+        in the loss (``batch.mask``); with ``double_q`` each max is
+        Q(h_i', argmax_a' Q(h_i', a'; θ); θ⁻).
         """
-        u = value_based.utilities(agent_net, config.double_q, params, target_params, batch)
-        r, d = value_based.team_reward_and_discount(batch)
-        q_tot_next = mixer.apply(target_params["mixer"], u.q_next, batch.next_obs.global_state)
-        y = td_target(r, d, hparams["gamma"], jax.lax.stop_gradient(q_tot_next))  # [B]
-        q_tot = mixer.apply(params["mixer"], u.q_taken, batch.obs.global_state)  # [B]
-        return jnp.mean((y - q_tot) ** 2), {"q_tot": jnp.mean(q_tot)}
+        z, z_next = batch.obs.global_state, batch.next_obs.global_state  # [T, B, S]
+        q_tot_next = mixer.apply(target_params["mixer"], batch.q_next, z_next)  # [T, B]
+        y = td_target(
+            batch.team_reward,
+            batch.team_discount,
+            hparams["gamma"],
+            jax.lax.stop_gradient(q_tot_next),
+        )
+        q_tot = mixer.apply(params["mixer"], batch.q_taken, z)  # [T, B]
+        return (
+            value_based.masked_mean((y - q_tot) ** 2, batch.mask),
+            {"q_tot": value_based.masked_mean(q_tot, batch.mask)},
+        )
 
     return loss
 
@@ -66,9 +72,10 @@ def make(env: Environment, config: Config) -> Algorithm:
     agent_net = value_based.make_agent_net(env, config)
     mixer = QMixer(embed_dim=config.mixing_embed_dim, hypernet_hidden=config.hypernet_hidden)
 
-    def init_extra(key: chex.PRNGKey, batch: value_based.Transition) -> dict:
-        q = jnp.zeros(batch.action.shape, jnp.float32)  # [1, N]
-        return {"mixer": mixer.init(key, q, batch.obs.global_state)}
+    def init_extra(key: chex.PRNGKey, sample: value_based.Transition) -> dict:
+        q = jnp.zeros(sample.action.shape, jnp.float32)  # [1, N]
+        return {"mixer": mixer.init(key, q, sample.obs.global_state)}
 
-    loss = make_loss(config, agent_net, mixer)
-    return value_based.make_value_algorithm(env, config, agent_net, loss, init_extra=init_extra)
+    return value_based.make_value_algorithm(
+        env, config, agent_net, make_loss(mixer), init_extra=init_extra
+    )

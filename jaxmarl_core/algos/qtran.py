@@ -30,7 +30,6 @@ from jaxmarl_core.algos import value_based
 from jaxmarl_core.config import Config, ConfigError, Param
 from jaxmarl_core.core.exploration import masked_argmax
 from jaxmarl_core.core.targets import select, td_target
-from jaxmarl_core.networks.agents import MultiAgentNet
 from jaxmarl_core.networks.mixers import (
     JointActionValue,
     StateValue,
@@ -53,81 +52,99 @@ PARAMS: dict[str, Param] = {
 validate = value_based.validate
 
 
-def td_loss(q_jt: chex.Array, y: chex.Array) -> chex.Array:
+def _mean(x: chex.Array, mask: chex.Array | None) -> chex.Array:
+    return jnp.mean(x) if mask is None else value_based.masked_mean(x, mask)
+
+
+def td_loss(q_jt: chex.Array, y: chex.Array, mask: chex.Array | None = None) -> chex.Array:
     """QTRAN's L_td (ch. 9.5): ``E[(r + γ d Q(h', z', ā'; θ⁻) − Q(h, z, a; θ))²]``.
 
     Args:
-        q_jt: float32[B], Q(h, z, a) of the stored joint actions.
-        y: float32[B], the target ``r + γ d Q(h', z', ā'; θ⁻)`` with ā' the
+        q_jt: float32[...], Q(h, z, a) of the stored joint actions.
+        y: float32[...], the target ``r + γ d Q(h', z', ā'; θ⁻)`` with ā' the
             utilities' greedy joint action at h' (no gradient).
+        mask: float32[...] or None: 1 where the step is in the loss (None: all).
     """
-    return jnp.mean((jax.lax.stop_gradient(y) - q_jt) ** 2)
+    return _mean((jax.lax.stop_gradient(y) - q_jt) ** 2, mask)
 
 
-def opt_loss(utility_sum: chex.Array, q_jt: chex.Array, v: chex.Array) -> chex.Array:
+def opt_loss(
+    utility_sum: chex.Array, q_jt: chex.Array, v: chex.Array, mask: chex.Array | None = None
+) -> chex.Array:
     """QTRAN's L_opt (ch. 9.5): ``E[(Σ_i Q(h_i, ā_i) − Q̂(h, z, ā) + V(h, z))²]``.
 
     ā is the utilities' greedy joint action; Q̂ is the joint network's value held
     fixed (no gradient), so this loss trains the utilities and V.
 
     Args:
-        utility_sum: float32[B], Σ_i Q(h_i, ā_i). q_jt: float32[B], Q(h, z, ā).
-        v: float32[B], V(h, z).
+        utility_sum: float32[...], Σ_i Q(h_i, ā_i). q_jt: float32[...], Q(h, z, ā).
+        v: float32[...], V(h, z). mask: as in :func:`td_loss`.
     """
-    return jnp.mean((utility_sum - jax.lax.stop_gradient(q_jt) + v) ** 2)
+    return _mean((utility_sum - jax.lax.stop_gradient(q_jt) + v) ** 2, mask)
 
 
-def nopt_loss(utility_sum: chex.Array, q_jt: chex.Array, v: chex.Array) -> chex.Array:
+def nopt_loss(
+    utility_sum: chex.Array, q_jt: chex.Array, v: chex.Array, mask: chex.Array | None = None
+) -> chex.Array:
     """QTRAN's L_nopt (ch. 9.5): ``E[min(0, Σ_i Q(h_i, a_i) − Q̂(h, z, a) + V(h, z))²]``.
 
     At the stored joint actions a; only a sum that falls short of Q̂ − V is
     penalised. Q̂ is held fixed (no gradient).
 
     Args:
-        utility_sum: float32[B], Σ_i Q(h_i, a_i). q_jt: float32[B], Q(h, z, a).
-        v: float32[B], V(h, z).
+        utility_sum: float32[...], Σ_i Q(h_i, a_i). q_jt: float32[...], Q(h, z, a).
+        v: float32[...], V(h, z). mask: as in :func:`td_loss`.
     """
-    return jnp.mean(jnp.minimum(0.0, utility_sum - jax.lax.stop_gradient(q_jt) + v) ** 2)
+    return _mean(jnp.minimum(0.0, utility_sum - jax.lax.stop_gradient(q_jt) + v) ** 2, mask)
 
 
 def make_loss(
-    config: Config,
-    agent_net: MultiAgentNet,
-    joint_q: JointActionValue,
-    state_value: StateValue,
-    num_actions: int,
+    joint_q: JointActionValue, state_value: StateValue, num_actions: int
 ) -> value_based.LossFn:
     """QTRAN's loss; parameters ``params["joint_q"]`` and ``params["value"]``."""
 
     def loss(
         params: dict,
         target_params: dict,
-        batch: value_based.Transition,
+        batch: value_based.LossInput,
         hparams: HParams,
         key: chex.PRNGKey,
-        epsilon: chex.Array,
     ) -> tuple[chex.Array, Metrics]:
-        """QTRAN-base loss (ch. 9.5): ``L = L_td + λ_opt L_opt + λ_nopt L_nopt``."""
-        u = value_based.utilities(agent_net, config.double_q, params, target_params, batch)
-        r, d = value_based.team_reward_and_discount(batch)
-        x = joint_input(batch.obs.agents_view, batch.obs.global_state)
+        """QTRAN-base loss (ch. 9.5): ``L = L_td + λ_opt L_opt + λ_nopt L_nopt``,
+
+        each averaged over the steps in the loss (``batch.mask``). The joint
+        networks read the observations and the global state (h, z) of each step.
+        """
+        mask = batch.mask
+        x = joint_input(batch.obs.agents_view, batch.obs.global_state)  # [T, B, N * D + S]
         x_next = joint_input(batch.next_obs.agents_view, batch.next_obs.global_state)
 
-        q_jt = joint_q.apply(params["joint_q"], x)  # [B, A**N]
-        taken = joint_action_index(batch.action, num_actions)  # [B]
-        greedy_actions = jax.lax.stop_gradient(masked_argmax(u.q, batch.obs.action_mask))
+        q_jt = joint_q.apply(params["joint_q"], x)  # [T, B, A**N]
+        taken = joint_action_index(batch.action, num_actions)  # [T, B]
+        greedy_actions = jax.lax.stop_gradient(masked_argmax(batch.q, batch.obs.action_mask))
         greedy = joint_action_index(greedy_actions, num_actions)
-        v = state_value.apply(params["value"], x)  # [B]
+        v = state_value.apply(params["value"], x)  # [T, B]
 
         q_jt_next = joint_q.apply(target_params["joint_q"], x_next)
-        next_greedy = joint_action_index(u.next_actions, num_actions)
-        y = td_target(r, d, hparams["gamma"], jax.lax.stop_gradient(select(q_jt_next, next_greedy)))
+        next_greedy = joint_action_index(batch.next_actions, num_actions)
+        y = td_target(
+            batch.team_reward,
+            batch.team_discount,
+            hparams["gamma"],
+            jax.lax.stop_gradient(select(q_jt_next, next_greedy)),
+        )
 
-        l_td = td_loss(select(q_jt, taken), y)
-        l_opt = opt_loss(select(u.q, greedy_actions).sum(-1), select(q_jt, greedy), v)
-        l_nopt = nopt_loss(u.q_taken.sum(-1), select(q_jt, taken), v)
+        l_td = td_loss(select(q_jt, taken), y, mask)
+        l_opt = opt_loss(select(batch.q, greedy_actions).sum(-1), select(q_jt, greedy), v, mask)
+        l_nopt = nopt_loss(batch.q_taken.sum(-1), select(q_jt, taken), v, mask)
         total = l_td + hparams["lambda_opt"] * l_opt + hparams["lambda_nopt"] * l_nopt
-        return total, {"td_loss": l_td, "opt_loss": l_opt, "nopt_loss": l_nopt, "v": jnp.mean(v)}
+        metrics = {
+            "td_loss": l_td,
+            "opt_loss": l_opt,
+            "nopt_loss": l_nopt,
+            "v": value_based.masked_mean(v, mask),
+        }
+        return total, metrics
 
     return loss
 
@@ -152,10 +169,10 @@ def make(env: Environment, config: Config) -> Algorithm:
     joint_q = JointActionValue(hidden=hidden, num_joint_actions=num_joint)
     state_value = StateValue(hidden=hidden)
 
-    def init_extra(key: chex.PRNGKey, batch: value_based.Transition) -> dict:
+    def init_extra(key: chex.PRNGKey, sample: value_based.Transition) -> dict:
         q_key, v_key = jax.random.split(key)
-        x = joint_input(batch.obs.agents_view, batch.obs.global_state)
+        x = joint_input(sample.obs.agents_view, sample.obs.global_state)
         return {"joint_q": joint_q.init(q_key, x), "value": state_value.init(v_key, x)}
 
-    loss = make_loss(config, agent_net, joint_q, state_value, env.num_actions)
+    loss = make_loss(joint_q, state_value, env.num_actions)
     return value_based.make_value_algorithm(env, config, agent_net, loss, init_extra=init_extra)

@@ -1,11 +1,11 @@
 """The value-based runner shared by IDQN, VDN, QMIX and QTRAN.
 
 One ``update``: act epsilon-greedily on the agents' utilities Q(h_i, a_i) in
-``num_envs`` environments for ``rollout_length`` steps, store the transitions in
-a flashbax replay buffer, take one gradient step on a sampled batch with the
-algorithm's loss, and move the target network towards the online one. The
-algorithms differ only in ``loss`` (how utilities are combined into the TD
-error) and the extra networks they add (a mixer, a joint Q and V):
+``num_envs`` environments for ``rollout_length`` steps, append the steps to every
+environment's time stream in a flashbax trajectory buffer, take one gradient
+step on a batch of sequences sampled from those streams, and move the target
+network towards the online one. The algorithms differ only in ``loss`` (how the
+utilities are combined into the TD error) and the extra networks they add:
 
 =========  ==========================================================  ============
 algorithm  TD error on                                                 extra nets
@@ -16,15 +16,24 @@ QMIX       the mixture ``f(Q_1..Q_N; z)``, monotonic in each Q_i        mixer
 QTRAN      a joint ``Q(h, z, a)``, tied to ``Σ_i Q_i`` by two losses     joint Q, V
 =========  ==========================================================  ============
 
-IDQN's fixes for the non-stationary replay plug in here in two places: every
-transition stores the behaviour probabilities of the actions (importance
-sampling) and, with ``lenient``, the leniency of each agent's (h_i, a_i),
-computed from a table of visit counts kept in the learner state; the weights
-themselves (``core/replay_fixes.py``) are applied in IDQN's loss.
+Replay of sequences (R2D2, Kapturowski et al. 2019). Every stored step keeps the
+agents' behaviour hidden state before it; a sample is ``sequence_length``
+consecutive steps of one environment, unrolled from the stored hidden state at
+its first step. The first ``burn_in`` steps only warm the hidden state and are
+masked out of the loss; the ``first`` flags reset the state where an episode
+starts inside the sequence. A feed-forward agent is the same mechanism with
+sequences of one step (its hidden state is an empty array). The runner turns a
+sampled sequence into one :class:`LossInput` (utilities, greedy next values, team
+reward and discount, loss mask) and hands it to the algorithm's loss.
+
+An algorithm that stores more with every step (IDQN's behaviour probabilities
+and leniencies) and keeps more in its learner state (IDQN's visit table) plugs
+in an :class:`Extras` hook; the others store nothing more.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -35,20 +44,39 @@ import jax.numpy as jnp
 from jumanji.env import Environment
 
 from jaxmarl_core.config import Config, ConfigError, Param
-from jaxmarl_core.core import replay_fixes
 from jaxmarl_core.core.exploration import epsilon_greedy, linear_schedule, masked_argmax
 from jaxmarl_core.core.optim import apply_gradients, make_optimizer
 from jaxmarl_core.core.targets import greedy_value, select
 from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
-from jaxmarl_core.networks.agents import MLP, MultiAgentNet, multi_agent
+from jaxmarl_core.networks.agents import AgentNet
+from jaxmarl_core.networks.agents import make_agent_net as build_agent_net
 from jaxmarl_core.types import Algorithm, HParams, Metrics, MultiAgentObservation
+
+# The sequence length of recurrent agents when ``sequence_length`` is 0 (auto).
+RECURRENT_SEQUENCE_LENGTH = 20
 
 PARAMS: dict[str, Param] = {
     "num_envs": Param(8, int, "parallel training environments", low=1),
     "buffer_size": Param(
-        50_000, int, "replay capacity in transitions (a small buffer is one of IDQN's fixes)", low=1
+        50_000,
+        int,
+        "replay capacity in steps, buffer_size // num_envs per environment "
+        "(a small buffer is one of IDQN's fixes)",
+        low=1,
     ),
-    "batch_size": Param(128, int, "transitions per gradient step", low=1),
+    "batch_size": Param(
+        128, int, "sampled sequences per gradient step (transitions when sequence_length=1)", low=1
+    ),
+    "sequence_length": Param(
+        0,
+        int,
+        f"steps per replayed sequence; 0: 1 for feed-forward agents, "
+        f"{RECURRENT_SEQUENCE_LENGTH} for recurrent ones",
+        low=0,
+    ),
+    "burn_in": Param(
+        0, int, "first steps of a sequence that only warm the hidden state (not in the loss)", low=0
+    ),
     "learning_starts": Param(1_000, int, "environment steps before the first gradient step", low=0),
     "target_update_period": Param(
         200, int, "updates between target-network updates (1 with tau < 1: Polyak)", low=1
@@ -78,99 +106,181 @@ PARAMS: dict[str, Param] = {
 
 
 class Transition(NamedTuple):
-    """One stored step of all agents (shapes of one item; a batch adds [B] in front).
+    """One stored step of all agents in one environment (a sample adds [T, B] in front).
 
     Attributes:
         obs: MultiAgentObservation before the step.
+        first: bool[]: ``obs`` is the first observation of an episode.
+        carry: float32[N, H]: the agents' behaviour hidden state before reading
+            ``obs`` (reset to zero where ``first`` when read; H = 0 feed-forward).
         action: int32[N].
         reward: float32[N].
         discount: float32[N]: 0 on termination, else 1.
         next_obs: MultiAgentObservation after the step (the true last one at an
             episode's end).
-        behaviour_prob: float32[N]: mu_i(a_i | h_i) of the epsilon-greedy policy
-            that took the action.
-        leniency: float32[N]: the leniency 1 - exp(-K T(h_i, a_i)) when the
-            transition was collected (0 unless the learner is lenient).
+        extras: what the algorithm's :class:`Extras` stores with the step ({} if none).
     """
 
     obs: MultiAgentObservation
+    first: chex.Array
+    carry: chex.Array
     action: chex.Array
     reward: chex.Array
     discount: chex.Array
     next_obs: MultiAgentObservation
-    behaviour_prob: chex.Array
-    leniency: chex.Array
+    extras: Any
 
 
-class ValueState(NamedTuple):
-    params: dict  # {"agent": ..., plus the algorithm's extra networks}
-    target_params: dict
-    opt_state: Any
-    buffer: Any
-    env: VecEnvState
-    key: chex.PRNGKey
-    num_updates: chex.Array  # int32[]
-    env_steps: chex.Array  # int32[]
-    visits: chex.Array  # int32[N, 2**leniency_hash_bits, A] when lenient, else int32[0]
+class LossInput(NamedTuple):
+    """A sampled batch of sequences as every value-based loss reads it.
 
-
-# loss(params, target_params, batch, hparams, key, epsilon) -> (loss, metrics); ``epsilon``
-# is the exploration rate of the current behaviour policy (for importance weights).
-LossFn = Callable[
-    [dict, dict, Transition, HParams, chex.PRNGKey, chex.Array], tuple[chex.Array, Metrics]
-]
-# init_extra(key, sample_batch) -> dict of extra parameter sets (mixer, joint networks)
-InitExtra = Callable[[chex.PRNGKey, Transition], dict]
-
-
-def make_agent_net(env: Environment, config: Config) -> MultiAgentNet:
-    """Per-agent utility network Q(h_i, .): float32[..., N, D] -> float32[..., N, A]."""
-    module = MLP(hidden=(config.hidden_size,) * config.num_layers, out=env.num_actions)
-    return multi_agent(module, env.num_agents, config.param_sharing)
-
-
-class Utilities(NamedTuple):
-    """The agents' utilities on a batch, shared by every value-based loss.
+    Shapes: T steps, B sequences, N agents, A actions, S global-state features.
+    Only ``q`` and ``q_taken`` carry gradient.
 
     Attributes:
-        q: float32[B, N, A], Q(h_i, .; θ) online, with gradient.
-        q_taken: float32[B, N], Q(h_i, a_i; θ) of the stored actions, with gradient.
-        q_next: float32[B, N], Q(h_i', a_i*; θ⁻) at the greedy next actions
-            a_i* (chosen by the online utilities with double Q, else by the
-            target ones); no gradient.
-        next_actions: int32[B, N], a_i*.
+        q: float32[T, B, N, A], Q(h_i, ·; θ) online.
+        q_taken: float32[T, B, N], Q(h_i, a_i; θ) of the stored actions.
+        q_next: float32[T, B, N], Q(h_i', a_i*; θ⁻) at the greedy next actions a_i*
+            (chosen by the online utilities with double Q, else by the target ones).
+        next_actions: int32[T, B, N], a_i*.
+        action: int32[T, B, N], the stored actions a_i.
+        reward, discount: float32[T, B, N], each agent's r_i and d_i.
+        team_reward, team_discount: float32[T, B], the common r and d.
+        obs, next_obs: MultiAgentObservation [T, B] (global states z, z' included).
+        mask: float32[T, B], 1 where the step is in the loss (0 in the burn-in).
+        epsilon: float32[], the exploration rate of the current behaviour policy.
+        extras: what the algorithm's :class:`Extras` stored with each step, [T, B, ...].
     """
 
     q: chex.Array
     q_taken: chex.Array
     q_next: chex.Array
     next_actions: chex.Array
+    action: chex.Array
+    reward: chex.Array
+    discount: chex.Array
+    team_reward: chex.Array
+    team_discount: chex.Array
+    obs: MultiAgentObservation
+    next_obs: MultiAgentObservation
+    mask: chex.Array
+    epsilon: chex.Array
+    extras: Any
 
 
-def utilities(
-    agent_net: MultiAgentNet, double_q: bool, params: dict, target_params: dict, batch: Transition
-) -> Utilities:
-    """Evaluates the agents' online and target utilities on a sampled batch."""
-    q = agent_net.apply(params["agent"], batch.obs.agents_view)  # [B, N, A]
-    q_next_target = agent_net.apply(target_params["agent"], batch.next_obs.agents_view)
-    q_next_selector = (
-        agent_net.apply(params["agent"], batch.next_obs.agents_view) if double_q else q_next_target
+class Extras(NamedTuple):
+    """What an algorithm stores with every step and keeps in its learner state.
+
+    Attributes:
+        init: ``init() -> extra_state``, kept in ``ValueState.extras``.
+        record: ``record(extra_state, obs [B], actions int32[B, N], probs float32[B, N],
+            hparams) -> (extra_state, per-step pytree [B, ...])``, called at every
+            collection step with the epsilon-greedy actions and their behaviour
+            probabilities; the per-step pytree is stored as ``Transition.extras``.
+    """
+
+    init: Callable[[], Any]
+    record: Callable[..., tuple[Any, Any]]
+
+
+NO_EXTRAS = Extras(init=lambda: {}, record=lambda s, obs, actions, probs, hparams: (s, {}))
+
+
+class ValueState(NamedTuple):
+    params: dict  # {"agent": ..., plus the algorithm's extra networks}
+    target_params: dict
+    opt_state: Any
+    buffer: Any  # flashbax trajectory buffer: [num_envs, buffer_size // num_envs] steps
+    env: VecEnvState
+    carry: chex.Array  # float32[num_envs, N, H]: the agents' hidden states before env.obs
+    first: chex.Array  # bool[num_envs]: env.obs is the first observation of an episode
+    key: chex.PRNGKey
+    num_updates: chex.Array  # int32[]
+    env_steps: chex.Array  # int32[]
+    extras: Any  # the algorithm's own state (IDQN: its visit table), {} if none
+
+
+# loss(params, target_params, batch, hparams, key) -> (loss, metrics)
+LossFn = Callable[[dict, dict, LossInput, HParams, chex.PRNGKey], tuple[chex.Array, Metrics]]
+# init_extra(key, sample Transition [1]) -> dict of extra parameter sets (mixer, joint networks)
+InitExtra = Callable[[chex.PRNGKey, Transition], dict]
+
+
+def make_agent_net(env: Environment, config: Config) -> AgentNet:
+    """Per-agent utility network Q(h_i, ·), an MLP or a GRU agent (``config.recurrent``)."""
+    return build_agent_net(
+        env.num_agents,
+        (config.hidden_size,) * config.num_layers,
+        env.num_actions,
+        config.param_sharing,
+        config.recurrent,
     )
-    mask = batch.next_obs.action_mask
-    return Utilities(
+
+
+def resolved_sequence_length(values: Any) -> int:
+    """``sequence_length``, with 0 (auto) resolved: 1 feed-forward, else the recurrent default."""
+    get = values.get if isinstance(values, dict) else lambda k: getattr(values, k)
+    if get("sequence_length"):
+        return get("sequence_length")
+    return RECURRENT_SEQUENCE_LENGTH if get("recurrent") else 1
+
+
+def masked_mean(x: chex.Array, mask: chex.Array) -> chex.Array:
+    """Mean of ``x`` [T, B, ...] over the entries where ``mask`` [T, B] is 1."""
+    mask = jnp.broadcast_to(mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim)), x.shape)
+    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def loss_input(
+    agent_net: AgentNet,
+    double_q: bool,
+    params: dict,
+    target_params: dict,
+    batch: Transition,
+    burn_in: int,
+    epsilon: chex.Array,
+) -> LossInput:
+    """The agents' utilities and targets on sampled sequences ``batch`` [T, B].
+
+    Online and target networks are both unrolled from the stored hidden state at
+    the first step (``first`` resets it inside the sequence); the value at the
+    true next observation of step t is one more ``step`` from the hidden state
+    after step t, so truncations (where ``next_obs`` is the episode's last
+    observation, not the next ``obs``) bootstrap exactly.
+    """
+    first = batch.first
+    start = batch.carry[0]
+    never = jnp.zeros_like(first)
+    carries, q = agent_net.unroll(params["agent"], start, batch.obs.agents_view, first)
+    target = target_params["agent"]
+    target_carries, _ = agent_net.unroll(target, start, batch.obs.agents_view, first)
+    _, q_next_target = agent_net.step(target, target_carries, batch.next_obs.agents_view, never)
+    if double_q:
+        _, q_next_selector = agent_net.step(
+            params["agent"], carries, batch.next_obs.agents_view, never
+        )
+    else:
+        q_next_selector = q_next_target
+    next_mask = batch.next_obs.action_mask
+    steps = jnp.arange(first.shape[0])[:, None]
+    return LossInput(
         q=q,
         q_taken=select(q, batch.action),
-        q_next=greedy_value(q_next_target, q_next_selector, mask),
-        next_actions=jax.lax.stop_gradient(masked_argmax(q_next_selector, mask)),
+        q_next=greedy_value(q_next_target, q_next_selector, next_mask),
+        next_actions=jax.lax.stop_gradient(masked_argmax(q_next_selector, next_mask)),
+        action=batch.action,
+        reward=batch.reward,
+        discount=batch.discount,
+        # A common-reward game repeats the team reward for every agent, and
+        # termination is shared.
+        team_reward=batch.reward[..., 0],
+        team_discount=batch.discount[..., 0],
+        obs=batch.obs,
+        next_obs=batch.next_obs,
+        mask=jnp.broadcast_to(steps >= burn_in, first.shape).astype(jnp.float32),
+        epsilon=epsilon,
+        extras=batch.extras,
     )
-
-
-def team_reward_and_discount(batch: Transition) -> tuple[chex.Array, chex.Array]:
-    """The common reward and discount, float32[B] each, of a common-reward game.
-
-    Every agent's reward entry is the team reward there, and termination is shared.
-    """
-    return batch.reward[:, 0], batch.discount[:, 0]
 
 
 def require_common_reward(env: Environment, algo: str) -> None:
@@ -195,70 +305,94 @@ def validate(values: dict) -> None:
             f"buffer_size={values['buffer_size']} is smaller than one update's "
             f"num_envs * rollout_length = {per_update}; buffer_size must be >= {per_update}"
         )
+    length = resolved_sequence_length(values)
+    if values["burn_in"] >= length:
+        raise ConfigError(
+            f"burn_in={values['burn_in']} leaves no step of a sequence of sequence_length="
+            f"{length} in the loss; burn_in must be < sequence_length "
+            f"(0 <= burn_in <= {length - 1})"
+        )
+    per_env = values["buffer_size"] // values["num_envs"]
+    if per_env < length:
+        raise ConfigError(
+            f"buffer_size={values['buffer_size']} keeps {per_env} steps per environment "
+            f"(buffer_size // num_envs={values['num_envs']}), fewer than one sequence of "
+            f"sequence_length={length}; buffer_size must be >= {length * values['num_envs']}"
+        )
+    if values["burn_in"] > 0 and not values["recurrent"]:
+        raise ConfigError(
+            f"burn_in={values['burn_in']} warms the hidden state of recurrent agents only; "
+            "with recurrent=false burn_in must be 0"
+        )
 
 
 def make_value_algorithm(
     env: Environment,
     config: Config,
-    agent_net: MultiAgentNet,
+    agent_net: AgentNet,
     loss: LossFn,
     init_extra: InitExtra | None = None,
-    lenient: bool = False,
-    leniency_hash_bits: int = 16,
+    extras: Extras = NO_EXTRAS,
 ) -> Algorithm:
-    """Builds ``Algorithm(init, update, act)`` for a value-based learner.
+    """Builds ``Algorithm(init, update, act, initial_carry)`` for a value-based learner.
 
     Args:
         env, config: the environment and the validated config.
         agent_net: the per-agent utility network.
         loss: the algorithm's loss, see ``LossFn``.
-        init_extra: builds the algorithm's extra parameter sets from a sample batch.
-        lenient: count visits of (h_i, a_i) in a hashed table and store each
-            transition's leniency (reads ``leniency_k`` and ``leniency_decay``
-            from ``hparams``).
-        leniency_hash_bits: the table has ``2**leniency_hash_bits`` observation
-            buckets per agent.
+        init_extra: builds the algorithm's extra parameter sets from a sample step.
+        extras: what the algorithm stores with every step and keeps in its state.
     """
     venv = VecEnv(env, config.num_envs)
-    obs_dim = int(env.observation_spec.agents_view.shape[-1])
-    projection = replay_fixes.simhash_projection(obs_dim, leniency_hash_bits)
-    visits_shape = (env.num_agents, 2**leniency_hash_bits, env.num_actions) if lenient else (0,)
     optimizer = make_optimizer()
-    buffer = fbx.make_item_buffer(
-        max_length=config.buffer_size,
-        min_length=config.batch_size,
+    length = resolved_sequence_length(config)
+    per_env = config.buffer_size // config.num_envs
+    # Sampling needs at least batch_size steps stored, and one sequence per environment.
+    min_length = min(per_env, max(length, math.ceil(config.batch_size / config.num_envs)))
+    buffer = fbx.make_trajectory_buffer(
+        add_batch_size=config.num_envs,
         sample_batch_size=config.batch_size,
-        add_sequences=True,
+        sample_sequence_length=length,
+        period=1,
+        min_length_time_axis=min_length,
+        max_length_time_axis=per_env,
     )
     steps_per_update = config.num_envs * config.rollout_length
 
     def init(key: chex.PRNGKey, hparams: HParams) -> ValueState:
         key, env_key, agent_key, extra_key = jax.random.split(key, 4)
         env_state = venv.reset(env_key)
+        params = {"agent": agent_net.init(agent_key, env_state.obs.agents_view[0])}
+        carry = agent_net.initial_carry((config.num_envs,))
+        extra_state = extras.init()
+        actions = jnp.zeros((config.num_envs, env.num_agents), jnp.int32)
+        probs = jnp.ones((config.num_envs, env.num_agents), jnp.float32)
+        _, step_extras = extras.record(extra_state, env_state.obs, actions, probs, hparams)
         one = jax.tree_util.tree_map(lambda x: x[0], env_state.obs)
-        params = {"agent": agent_net.init(agent_key, one.agents_view)}
         sample = Transition(
             obs=one,
-            action=jnp.zeros((env.num_agents,), jnp.int32),
+            first=jnp.ones((), bool),
+            carry=carry[0],
+            action=actions[0],
             reward=jnp.zeros((env.num_agents,), jnp.float32),
             discount=jnp.ones((env.num_agents,), jnp.float32),
             next_obs=one,
-            behaviour_prob=jnp.ones((env.num_agents,), jnp.float32),
-            leniency=jnp.zeros((env.num_agents,), jnp.float32),
+            extras=jax.tree_util.tree_map(lambda x: x[0], step_extras),
         )
         if init_extra is not None:
-            batch = jax.tree_util.tree_map(lambda x: x[None], sample)
-            params.update(init_extra(extra_key, batch))
+            params.update(init_extra(extra_key, jax.tree_util.tree_map(lambda x: x[None], sample)))
         return ValueState(
             params=params,
             target_params=params,
             opt_state=optimizer.init(params),
             buffer=buffer.init(sample),
             env=env_state,
+            carry=carry,
+            first=jnp.ones((config.num_envs,), bool),
             key=key,
             num_updates=jnp.zeros((), jnp.int32),
             env_steps=jnp.zeros((), jnp.int32),
-            visits=jnp.zeros(visits_shape, jnp.int32),
+            extras=extra_state,
         )
 
     def epsilon(state: ValueState, hparams: HParams) -> chex.Array:
@@ -267,54 +401,53 @@ def make_value_algorithm(
             hparams["eps_start"], hparams["eps_end"], state.env_steps / decay_steps
         )
 
-    def visit(visits: chex.Array, obs: MultiAgentObservation, actions: chex.Array, hparams):
-        """Counts this step's visits of (h_i, a_i); returns their leniency float32[B, N]."""
-        if not lenient:
-            return visits, jnp.zeros(actions.shape, jnp.float32)
-        buckets = replay_fixes.simhash(obs.agents_view, projection)  # [B, N]
-        return replay_fixes.visit(
-            visits, buckets, actions, hparams["leniency_k"], hparams["leniency_decay"]
-        )
-
     def collect(state: ValueState, hparams: HParams, key: chex.PRNGKey):
         eps = epsilon(state, hparams)
 
-        def step(carry, step_key):
-            env_state, visits = carry
+        def step(loop, step_key):
+            env_state, carry, first, extra_state = loop
             obs = env_state.obs
-            q = agent_net.apply(state.params["agent"], obs.agents_view)
+            new_carry, q = agent_net.step(state.params["agent"], carry, obs.agents_view, first)
             actions, probs = epsilon_greedy(step_key, q, obs.action_mask, eps)
-            visits, leniency = visit(visits, obs, actions, hparams)
+            extra_state, step_extras = extras.record(extra_state, obs, actions, probs, hparams)
             env_state, out = venv.step(env_state, actions)
             transition = Transition(
                 obs=obs,
+                first=first,
+                carry=carry,
                 action=actions,
                 reward=out.reward,
                 discount=out.discount,
                 next_obs=out.next_obs,
-                behaviour_prob=probs,
-                leniency=leniency,
+                extras=step_extras,
             )
-            return (env_state, visits), (transition, out.done, out.episode_return)
+            # Where the episode ended, env_state.obs is the next episode's first.
+            loop = (env_state, new_carry, out.done, extra_state)
+            return loop, (transition, out.done, out.episode_return)
 
         keys = jax.random.split(key, config.rollout_length)
-        (env_state, visits), (transitions, done, returns) = jax.lax.scan(
-            step, (state.env, state.visits), keys
-        )
+        loop = (state.env, state.carry, state.first, state.extras)
+        loop, (transitions, done, returns) = jax.lax.scan(step, loop, keys)
         episode_stats = {
             "episode_return_sum": jnp.sum(jnp.where(done, returns, 0.0)),
             "episodes": jnp.sum(done).astype(jnp.float32),
             "epsilon": eps,
         }
-        return env_state, visits, transitions, episode_stats
+        return loop, transitions, episode_stats
 
     def learn(state: ValueState, hparams: HParams, key: chex.PRNGKey):
         sample_key, loss_key = jax.random.split(key)
-        batch = buffer.sample(state.buffer, sample_key).experience
-        grad_fn = jax.value_and_grad(loss, has_aux=True)
-        (value, metrics), grads = grad_fn(
-            state.params, state.target_params, batch, hparams, loss_key, epsilon(state, hparams)
-        )
+        sample = buffer.sample(state.buffer, sample_key).experience  # [B, T, ...]
+        batch = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), sample)  # [T, B, ...]
+        eps = epsilon(state, hparams)
+
+        def objective(params):
+            inputs = loss_input(
+                agent_net, config.double_q, params, state.target_params, batch, config.burn_in, eps
+            )
+            return loss(params, state.target_params, inputs, hparams, loss_key)
+
+        (value, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
         params, opt_state = apply_gradients(
             optimizer, state.opt_state, state.params, grads, hparams["lr"], hparams["max_grad_norm"]
         )
@@ -322,12 +455,20 @@ def make_value_algorithm(
 
     def update(state: ValueState, hparams: HParams) -> tuple[ValueState, Metrics]:
         key, collect_key, learn_key = jax.random.split(state.key, 3)
-        env_state, visits, transitions, episode_stats = collect(state, hparams, collect_key)
-        flat = jax.tree_util.tree_map(lambda x: x.reshape((-1,) + x.shape[2:]), transitions)
-        buffer_state = buffer.add(state.buffer, flat)
+        (env_state, carry, first, extra_state), transitions, episode_stats = collect(
+            state, hparams, collect_key
+        )
+        # The buffer keeps one time stream per environment: [num_envs, rollout_length].
+        streams = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
+        buffer_state = buffer.add(state.buffer, streams)
         env_steps = state.env_steps + steps_per_update
         state = state._replace(
-            buffer=buffer_state, env=env_state, env_steps=env_steps, visits=visits
+            buffer=buffer_state,
+            env=env_state,
+            carry=carry,
+            first=first,
+            env_steps=env_steps,
+            extras=extra_state,
         )
 
         can_learn = (env_steps >= config.learning_starts) & buffer.can_sample(buffer_state)
@@ -361,16 +502,15 @@ def make_value_algorithm(
         return state, {**metrics, **episode_stats}
 
     def act(state: ValueState, obs: MultiAgentObservation, carry, key: chex.PRNGKey):
-        q = agent_net.apply(state.params["agent"], obs.agents_view)
+        # The caller starts every episode from initial_carry, so nothing resets here.
+        first = jnp.zeros(obs.step_count.shape, bool)
+        carry, q = agent_net.step(state.params["agent"], carry, obs.agents_view, first)
         return masked_argmax(q, obs.action_mask), carry
-
-    def initial_carry(batch_shape=()):
-        return jnp.zeros(tuple(batch_shape) + (env.num_agents, 0), jnp.float32)
 
     return Algorithm(
         init=init,
         update=update,
         act=act,
-        initial_carry=initial_carry,
+        initial_carry=agent_net.initial_carry,
         steps_per_update=steps_per_update,
     )

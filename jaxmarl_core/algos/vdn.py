@@ -9,13 +9,11 @@ so agents act alone on their utilities.
 from __future__ import annotations
 
 import chex
-import jax.numpy as jnp
 from jumanji.env import Environment
 
 from jaxmarl_core.algos import value_based
 from jaxmarl_core.config import Config, Param
 from jaxmarl_core.core.targets import td_target
-from jaxmarl_core.networks.agents import MultiAgentNet
 from jaxmarl_core.networks.mixers import vdn_mix
 from jaxmarl_core.types import Algorithm, HParams, Metrics
 
@@ -25,34 +23,29 @@ PARAMS: dict[str, Param] = dict(value_based.PARAMS)
 validate = value_based.validate
 
 
-def make_loss(config: Config, agent_net: MultiAgentNet) -> value_based.LossFn:
-    """VDN's loss for ``agent_net`` under ``config``."""
+def loss(
+    params: dict,
+    target_params: dict,
+    batch: value_based.LossInput,
+    hparams: HParams,
+    key: chex.PRNGKey,
+) -> tuple[chex.Array, Metrics]:
+    """VDN loss (ch. 9.5, linear value decomposition):
 
-    def loss(
-        params: dict,
-        target_params: dict,
-        batch: value_based.Transition,
-        hparams: HParams,
-        key: chex.PRNGKey,
-        epsilon: chex.Array,
-    ) -> tuple[chex.Array, Metrics]:
-        """VDN loss (ch. 9.5, linear value decomposition):
+    L(θ) = E[(r + γ d Σ_i max_a' Q(h_i', a'; θ⁻) − Σ_i Q(h_i, a_i; θ))²]
 
-        L(θ) = E[(r + γ d Σ_i max_a' Q(h_i', a'; θ⁻) − Σ_i Q(h_i, a_i; θ))²]
-
-        with one TD error per transition, on the sum; with ``double_q`` each max
-        is Q(h_i', argmax_a' Q(h_i', a'; θ); θ⁻).
-        """
-        u = value_based.utilities(agent_net, config.double_q, params, target_params, batch)
-        r, d = value_based.team_reward_and_discount(batch)
-        y = td_target(r, d, hparams["gamma"], vdn_mix(u.q_next))  # [B]
-        q_tot = vdn_mix(u.q_taken)  # [B]
-        return jnp.mean((y - q_tot) ** 2), {"q_tot": jnp.mean(q_tot)}
-
-    return loss
+    with one TD error per step, on the sum, averaged over the steps in the loss
+    (``batch.mask``); with ``double_q`` each max is Q(h_i', argmax_a' Q(h_i', a'; θ); θ⁻).
+    """
+    y = td_target(batch.team_reward, batch.team_discount, hparams["gamma"], vdn_mix(batch.q_next))
+    q_tot = vdn_mix(batch.q_taken)  # [T, B]
+    return (
+        value_based.masked_mean((y - q_tot) ** 2, batch.mask),
+        {"q_tot": value_based.masked_mean(q_tot, batch.mask)},
+    )
 
 
 def make(env: Environment, config: Config) -> Algorithm:
     value_based.require_common_reward(env, "vdn")
     agent_net = value_based.make_agent_net(env, config)
-    return value_based.make_value_algorithm(env, config, agent_net, make_loss(config, agent_net))
+    return value_based.make_value_algorithm(env, config, agent_net, loss)
