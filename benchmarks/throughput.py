@@ -9,6 +9,12 @@ with uniformly random valid actions (the ceiling no trainer passes). The ratio
 
     python benchmarks/throughput.py                      # all algorithms
     python benchmarks/throughput.py --algos idqn --num-envs 1 64 1024
+    python benchmarks/throughput.py --recurrent --algos ippo qmix \
+        --envs lbf-8x8-2p-2f-coop --num-envs 64 1024     # GRU agents beside MLP agents
+
+With ``--recurrent`` every row is measured twice, one right after the other:
+feed-forward agents and GRU agents (``recurrent=true``), and the table gives the
+ratio of their rates.
 
 Writes ``benchmarks/results/throughput-<platform>.json`` and prints a table.
 Figures hold for the machine they were measured on; compare ratios.
@@ -65,9 +71,14 @@ def env_only_rate(env_name: str, num_envs: int, steps: int, repeats: int) -> flo
     return num_envs * steps / seconds
 
 
-def train_rate(algo: str, env_name: str, num_envs: int, min_steps: int, repeats: int):
-    """(compile seconds, steps per second) of jitted chunks of training updates."""
-    overrides = {"num_envs": num_envs, "total_timesteps": max(min_steps, 500 * num_envs)}
+def train_rate(
+    algo: str, env_name: str, num_envs: int, min_steps: int, repeats: int, **extra
+) -> tuple[float, float]:
+    """(compile seconds, steps per second) of jitted chunks of training updates.
+
+    ``extra``: further config overrides (``recurrent=True``, for example).
+    """
+    overrides = {"num_envs": num_envs, "total_timesteps": max(min_steps, 500 * num_envs), **extra}
     known = params_of(algo)
     # Make the value-based learners learn from the first update, so that the
     # timed chunks include their gradient steps.
@@ -104,8 +115,13 @@ def main() -> None:
     parser.add_argument("--min-steps", type=int, default=20_000, help="env steps per chunk")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--recurrent", action="store_true", help="GRU agents beside feed-forward ones, per row"
+    )
     args = parser.parse_args()
     algos = args.algos or jm.list_algos()
+    if args.recurrent:
+        return compare_recurrent(algos, args)
 
     rows = []
     header = f"{'algo':10s} {'env':20s} {'envs':>5s} {'compile s':>9s} {'train steps/s':>14s} "
@@ -136,6 +152,11 @@ def main() -> None:
                     f"{env_rate:13,.0f} {rate / env_rate:9.3f}",
                     flush=True,
                 )
+    write_report(rows, args, "throughput")
+
+
+def write_report(rows: list[dict], args: argparse.Namespace, name: str) -> None:
+    """Writes the rows and the machine to ``--out`` or results/NAME-<platform>.json."""
     device = jax.devices()[0]
     report = {
         "device": f"{device.platform}:{device.device_kind}",
@@ -144,10 +165,44 @@ def main() -> None:
         "min_steps_per_chunk": args.min_steps,
         "rows": rows,
     }
-    out = Path(args.out) if args.out else RESULTS / f"throughput-{device.platform}.json"
+    out = Path(args.out) if args.out else RESULTS / f"{name}-{device.platform}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {out}")
+
+
+def compare_recurrent(algos: list[str], args: argparse.Namespace) -> None:
+    """Feed-forward and recurrent training rates of the same rows, side by side."""
+    rows = []
+    print(
+        f"{'algo':10s} {'env':20s} {'envs':>5s} {'ff steps/s':>12s} {'gru steps/s':>12s} "
+        f"{'gru/ff':>7s} {'ff compile s':>12s} {'gru compile s':>13s}"
+    )
+    for algo in algos:
+        for env_name in args.envs:
+            for n in args.num_envs:
+                ff_c, ff = train_rate(algo, env_name, n, args.min_steps, args.repeats)
+                gru_c, gru = train_rate(
+                    algo, env_name, n, args.min_steps, args.repeats, recurrent=True
+                )
+                rows.append(
+                    dict(
+                        algo=algo,
+                        env=env_name,
+                        num_envs=n,
+                        feed_forward_steps_per_second=ff,
+                        recurrent_steps_per_second=gru,
+                        ratio=gru / ff,
+                        feed_forward_compile_seconds=ff_c,
+                        recurrent_compile_seconds=gru_c,
+                    )
+                )
+                print(
+                    f"{algo:10s} {env_name:20s} {n:5d} {ff:12,.0f} {gru:12,.0f} {gru / ff:7.3f} "
+                    f"{ff_c:12.1f} {gru_c:13.1f}",
+                    flush=True,
+                )
+    write_report(rows, args, "recurrent")
 
 
 if __name__ == "__main__":
