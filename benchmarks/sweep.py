@@ -10,6 +10,13 @@
 
     python benchmarks/sweep.py [--algo idqn] [--env climbing]
 
+``--efficiency`` measures instead, for every algorithm named with ``--algos``
+(default: all), feed-forward and recurrent, what fraction of a lone seed's
+rate each seed keeps when S seeds (default 64) run vmapped in one program:
+``S * t(1 seed) / t(S seeds)``, both compiled first, both timed in the same run.
+
+    python benchmarks/sweep.py --efficiency --algos idqn ippo --steps 20000
+
 Writes ``benchmarks/results/sweep-<platform>.json`` and prints the tables.
 """
 
@@ -43,7 +50,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5_000, help="env steps per run")
     parser.add_argument("--seeds", nargs="*", type=int, default=[1, 8, 64, 256])
     parser.add_argument("--num-envs", nargs="*", type=int, default=[1, 16, 256, 1024, 4096])
+    parser.add_argument("--efficiency", action="store_true", help="per-seed rate at S seeds")
+    parser.add_argument("--algos", nargs="*", default=None, help="with --efficiency")
+    parser.add_argument("--vmapped-seeds", type=int, default=64, help="S, with --efficiency")
     args = parser.parse_args()
+    if args.efficiency:
+        return seed_efficiency(args)
     config = jm.make_config(args.algo, env=args.env, total_timesteps=args.steps, num_logs=5)
     train = jm.make_train(config)
     report: dict = {
@@ -122,6 +134,44 @@ def main() -> None:
     out = RESULTS / f"sweep-{device}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+def seed_efficiency(args: argparse.Namespace) -> None:
+    """Per-seed rate of S vmapped seeds against a lone seed, every algorithm, FF and GRU."""
+    s = args.vmapped_seeds
+    rows = []
+    print(f"per-seed efficiency of {s} vmapped seeds on {args.env}, {args.steps} env steps each")
+    print(f"{'algo':10s} {'agents':>9s} {'1 seed s':>9s} {f'{s} seeds s':>11s} {'efficiency':>10s}")
+    for algo in args.algos or jm.list_algos():
+        for recurrent in (False, True):
+            config = jm.make_config(
+                algo, env=args.env, total_timesteps=args.steps, num_logs=5, recurrent=recurrent
+            )
+            train = jm.make_train(config)
+            keys = seed_keys(s)
+            single = jax.jit(train).lower(keys[0]).compile()
+            batched = jax.jit(jax.vmap(train)).lower(keys).compile()
+            single(keys[0])
+            lone = min(seconds(single, keys[k]) for k in range(3))
+            together = min(seconds(batched, keys) for _ in range(2))
+            row = dict(
+                algo=algo,
+                recurrent=recurrent,
+                single_seconds=lone,
+                vmapped_seconds=together,
+                efficiency=s * lone / together,
+            )
+            rows.append(row)
+            agents = "gru" if recurrent else "mlp"
+            print(
+                f"{algo:10s} {agents:>9s} {lone:9.3f} {together:11.2f} {row['efficiency']:10.3f}",
+                flush=True,
+            )
+    device = jax.devices()[0].platform
+    out = RESULTS / f"seed-efficiency-{device}.json"
+    report = {"device": str(jax.devices()[0]), "env": args.env, "steps_per_run": args.steps}
+    out.write_text(json.dumps({**report, "vmapped_seeds": s, "rows": rows}, indent=2) + "\n")
     print(f"wrote {out}")
 
 
