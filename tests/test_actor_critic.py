@@ -34,6 +34,8 @@ def batch_of(**fields) -> actor_critic.Batch:
         advantage=jnp.zeros(n),
         target=jnp.zeros(n),
         mask=jnp.ones(n),
+        first=None,
+        start=None,
     )
     return actor_critic.Batch(**{**defaults, **fields})
 
@@ -192,7 +194,7 @@ def test_algorithms_pick_their_critic():
         config = jaxmarl_core.make_config(algo, env="lbf-8x8-2p-2f-coop", num_envs=2)
         _, algorithm = make_algorithm(config)
         state = jax.eval_shape(algorithm.init, jax.random.PRNGKey(0), config.hparams)
-        kernel = state.params.critic["params"]["MLP_0"]["Dense_0"]["kernel"]
+        kernel = state.params.critic["params"]["Dense_0"]["kernel"]
         expected = obs_dim + (state_dim if centralised else 0) + env.num_agents
         assert kernel.shape[0] == expected, algo
 
@@ -299,8 +301,10 @@ def test_update_compiles_once_and_sweeps_hyperparameters():
     hparams = config.hparams
     _, m1 = update(state, hparams)
     assert {"episode_return_sum", "episodes", "actor_loss", "critic_loss"} <= set(m1)
-    _, m2 = update(state, {**hparams, "ent_coef": jnp.float32(0.5), "clip_eps": jnp.float32(0.1)})
-    # Same rollout (same key and parameters), other traced values: other losses.
+    other = {"ent_coef": 0.5, "clip_eps": 0.1, "lr": 1e-2}
+    _, m2 = update(state, {**hparams, **{k: jnp.float32(v) for k, v in other.items()}})
+    # Same rollout (same key and parameters), other traced values: other losses (the
+    # actor's output layer starts at scale 0.01, so the step size must be visible).
     assert float(m1["advantage"]) == float(m2["advantage"])
     assert float(m1["actor_loss"]) != float(m2["actor_loss"])
 

@@ -1,42 +1,52 @@
-"""The actor-critic runner shared by independent REINFORCE, IA2C, IPPO, MAA2C and MAPPO.
+"""The actor-critic runner shared by REINFORCE, IA2C, IPPO, MAA2C, MAPPO, COMA and Pareto-AC.
 
-One ``update``:
+One ``update`` reads top to bottom as the functions below:
 
-1. collect ``rollout_length`` steps in ``num_envs`` environments inside
-   ``lax.scan``, sampling every agent's action from its masked categorical
-   policy π(a_i | h_i; φ);
-2. optionally standardise the rewards with running statistics;
-3. evaluate the critic on every observation and on every *true* next
-   observation (``VecStep.next_obs``), so that a truncation bootstraps from the
-   last observation of its episode, not from the reset that follows;
-4. form advantages and critic targets with the algorithm's estimator
-   (Monte-Carlo, n-step or GAE(λ), from :mod:`jaxmarl_core.core.returns`),
-   optionally standardising the critic's targets (value normalisation);
-5. take ``epochs × minibatches`` gradient steps: the actor on the algorithm's
-   policy loss minus an entropy bonus, the critic on ``(y − V)²``; actor and
-   critic have their own Adam and their own gradient clipping, as in EPyMARL.
+1. :func:`collect`: ``rollout_length`` steps in ``num_envs`` environments inside
+   ``lax.scan``; every agent samples its action from its masked categorical
+   policy π(a_i | h_i; φ), its hidden state reset to zero where an episode
+   starts. The rollout keeps the ``first`` flags (this observation is the first
+   of its episode) and the hidden states at its start.
+2. :func:`make_batch`: standardise the rewards (optionally), evaluate the critic
+   on every observation and on every *true* next observation
+   (``VecStep.next_obs``, the last observation where an episode ended), and let
+   the critic form the advantages and its own regression targets.
+3. :func:`learn`: ``epochs × minibatches`` gradient steps. Minibatches split the
+   environment axis, so every sequence stays whole, and each recomputes the
+   policy (and a recurrent critic) by unrolling from the stored start states;
+   the actor minimises the algorithm's policy loss minus an entropy bonus, the
+   critic ``(y − V)²``, each with its own Adam and gradient clipping (EPyMARL).
 
-The algorithms differ only where their equations differ:
+Feed-forward agents go through the same code: their hidden state is an empty
+array [B, N, 0] (:func:`jaxmarl_core.networks.agents.make_agent_net`).
 
-============  ==================  =======================  ============  ==================
-algorithm     policy loss         advantage                critic        epochs/minibatches
-============  ==================  =======================  ============  ==================
-ireinforce    −Â log π            Monte-Carlo G (− V(h))   none / V(h_i)  1 / 1, whole episodes
-ia2c          −Â log π            n-step or GAE            V(h_i)         1 / 1
-ippo          clipped surrogate   n-step or GAE            V(h_i)         epochs / minibatches
-maa2c         as ia2c             as ia2c                  V(h_i, z)      1 / 1
-mappo         as ippo             as ippo                  V(h_i, z)      as ippo
-============  ==================  =======================  ============  ==================
+The algorithms differ only where their equations differ: the policy loss
+(their module), the critic (a :class:`Critic`) and its advantage:
+
+============  ==================  =================================  ==================
+algorithm     policy loss         critic and advantage               epochs/minibatches
+============  ==================  =================================  ==================
+ireinforce    −Â log π            none (G) or V(h_i) (G − V)         1 / 1, whole episodes
+ia2c          −Â log π            V(h_i): n-step or GAE              1 / 1
+ippo          clipped surrogate   V(h_i): n-step or GAE              epochs / minibatches
+maa2c         as ia2c             V(h_i, z): as ia2c                 1 / 1
+mappo         as ippo             V(h_i, z): as ippo                 as ippo
+coma          as ia2c             Q(h_i, z, a): Q − Σ π Q            1 / 1
+pac           as ia2c             Q(h_i, z, a): Q^{π+} − Σ π Q^{π+}  1 / 1
+============  ==================  =================================  ==================
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import chex
 import jax
 import jax.numpy as jnp
+import optax
 from jumanji.env import Environment
 
 from jaxmarl_core.config import Config, ConfigError, Param
@@ -44,8 +54,9 @@ from jaxmarl_core.core import returns as rl_returns
 from jaxmarl_core.core.optim import apply_gradients, make_optimizer
 from jaxmarl_core.core.policies import greedy, masked_categorical, sample_with_log_prob
 from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
-from jaxmarl_core.networks.agents import MLP, multi_agent
-from jaxmarl_core.networks.critics import make_value_critic
+from jaxmarl_core.networks.agents import AgentNet, make_agent_net
+from jaxmarl_core.networks.critics import ValueCritic, make_value_critic
+from jaxmarl_core.networks.q_critics import ActionValueCritic
 from jaxmarl_core.types import Algorithm, HParams, Metrics, MultiAgentObservation
 
 # Keys every actor-critic algorithm accepts (EPyMARL's on-policy defaults:
@@ -79,7 +90,7 @@ BOOTSTRAP_PARAMS: dict[str, Param] = {
 
 class ActorCritic(NamedTuple):
     """A pair of pytrees, one for the actor and one for the critic (parameters,
-    optimiser states)."""
+    optimiser states, hidden states)."""
 
     actor: Any
     critic: Any
@@ -115,21 +126,39 @@ class RunningMeanStd(NamedTuple):
 
 
 class ActorCriticState(NamedTuple):
+    """The learner state.
+
+    Attributes:
+        params, opt_state: ``ActorCritic`` pairs.
+        target_critic: the critic's target network (None without one).
+        env: the training environments [B].
+        carry: ``ActorCritic`` of hidden states float32[B, N, H] (H = 0
+            feed-forward): the actor's and the critic's memory of each running
+            episode, before reading ``env.obs``.
+        first: bool[B], ``env.obs`` is the first observation of its episode.
+        reward_stats, target_stats: running statistics of rewards and targets.
+        key: the learner's key. num_updates: int32[].
+    """
+
     params: ActorCritic
-    target_critic: Any  # the critic's target network (None without one)
+    target_critic: Any
     opt_state: ActorCritic
     env: VecEnvState
+    carry: ActorCritic
+    first: chex.Array
     reward_stats: RunningMeanStd
     target_stats: RunningMeanStd
     key: chex.PRNGKey
-    num_updates: chex.Array  # int32[]
+    num_updates: chex.Array
 
 
 class Rollout(NamedTuple):
-    """What one rollout stores, [T, B, ...].
+    """What one rollout stores, time-major [T, B, ...].
 
     Attributes:
         obs: MultiAgentObservation acted on.
+        first: bool[T, B], ``obs`` is the first observation of its episode (the
+            hidden states were reset before reading it).
         action: int32[T, B, N].
         log_prob: float32[T, B, N], log π_old(a_i | h_i) of the acting policy.
         reward: float32[T, B, N].
@@ -139,6 +168,7 @@ class Rollout(NamedTuple):
     """
 
     obs: MultiAgentObservation
+    first: chex.Array
     action: chex.Array
     log_prob: chex.Array
     reward: chex.Array
@@ -148,19 +178,14 @@ class Rollout(NamedTuple):
 
 
 class Trajectory(NamedTuple):
-    """The inputs of an advantage estimator, [T, B, N, ...] (see core.returns).
+    """The inputs of an advantage estimator, [T, B, N] (see core.returns), in return units.
 
     Attributes:
-        r_t: float32[T, B, N], rewards (standardised with ``normalise_rewards``).
-        discount_t: float32[T, B, N], γ · d_t (0 after a termination).
-        done_t: float32[T, B, N], 1 where the episode ended.
-        v_t: float32[T, B, N], the critic at the step's observation (and joint
-            action, for an action-value critic), in return units; 0 without a critic.
-        v_tp1: float32[T, B, N], the (target) critic at the true next observation
-            (and the next joint action a_{t+1}, sampled from π where an episode ended).
-        q_t: float32[T, B, N, A] or None, the runner's ``action_values`` at step t.
-        pi_t: float32[T, B, N, A] or None, π(· | h_i) at step t (with ``action_values``).
-        a_t: int32[T, B, N], the joint action taken.
+        r_t: rewards (standardised with ``normalise_rewards``).
+        discount_t: γ · d_t (0 after a termination).
+        done_t: 1 where the episode ended.
+        v_t: the critic's estimate at step t (V(h_t), or Q(h_t, z_t, a_t)).
+        v_tp1: the (target) critic at the true next observation.
     """
 
     r_t: chex.Array
@@ -168,21 +193,20 @@ class Trajectory(NamedTuple):
     done_t: chex.Array
     v_t: chex.Array
     v_tp1: chex.Array
-    q_t: chex.Array | None = None
-    pi_t: chex.Array | None = None
-    a_t: chex.Array | None = None
 
 
 class Batch(NamedTuple):
-    """Training samples, one per (step, environment): shapes [M, ...].
+    """Training sequences: time-major fields [T, B, ...] and start states [B, ...].
 
     Attributes:
-        obs: MultiAgentObservation [M].
-        action: int32[M, N].
-        log_prob: float32[M, N], log π_old(a_i | h_i) at collection.
-        advantage: float32[M, N], Â_i (no gradient).
-        target: float32[M, N], the critic's regression target y_i (no gradient).
-        mask: float32[M, N], 1 for samples that count, 0 for the rest.
+        obs: MultiAgentObservation [T, B].
+        action: int32[T, B, N].
+        log_prob: float32[T, B, N], log π_old(a_i | h_i) at collection.
+        advantage: float32[T, B, N], Â_i (no gradient).
+        target: float32[T, B, N], the critic's regression target y_i (no gradient).
+        mask: float32[T, B, N], 1 for samples that count, 0 for the rest.
+        first: bool[T, B], where the hidden states reset.
+        start: ``ActorCritic`` of hidden states float32[B, N, H] at the rollout's start.
     """
 
     obs: MultiAgentObservation
@@ -191,13 +215,15 @@ class Batch(NamedTuple):
     advantage: chex.Array
     target: chex.Array
     mask: chex.Array
+    first: chex.Array
+    start: ActorCritic
 
 
-# policy_loss(log_prob [M, N], batch, hparams) -> (per-sample loss [M, N], extra terms [M, N])
+# policy_loss(log_prob [..., N], batch, hparams) -> (per-sample loss [..., N], extras [..., N])
 PolicyLoss = Callable[[chex.Array, Batch, HParams], tuple[chex.Array, dict[str, chex.Array]]]
 # advantages(trajectory, hparams) -> (advantage [T, B, N], critic target [T, B, N])
 Advantages = Callable[[Trajectory, HParams], tuple[chex.Array, chex.Array]]
-# action_values(critic_params, obs [T, B], action int32[T, B, N]) -> float32[T, B, N, A]
+# action_values(critic_params, obs [...], action int32[..., N]) -> float32[..., N, A]
 ActionValues = Callable[[Any, MultiAgentObservation, chex.Array], chex.Array]
 # schedule(hparams, progress in [0, 1]) -> hparams for this update
 Schedule = Callable[[HParams, chex.Array], HParams]
@@ -225,18 +251,14 @@ def first_episode_mask(done: chex.Array) -> chex.Array:
 # Advantage estimators
 
 
-def monte_carlo_advantages(baseline: bool) -> Advantages:
-    """Â_t = G_t − V(h_t) (``baseline``) or G_t; the critic's target is G_t.
+def monte_carlo_advantages(traj: Trajectory, hparams: HParams) -> tuple[chex.Array, chex.Array]:
+    """Â_t = G_t − V(h_t); the critic's target is G_t.
 
     G_t is the Monte-Carlo return to the end of the episode
     (:func:`jaxmarl_core.core.returns.monte_carlo_returns`).
     """
-
-    def advantages(traj: Trajectory, hparams: HParams) -> tuple[chex.Array, chex.Array]:
-        g = rl_returns.monte_carlo_returns(traj.r_t, traj.discount_t, traj.done_t)
-        return (g - traj.v_t if baseline else g), g
-
-    return advantages
+    g = rl_returns.monte_carlo_returns(traj.r_t, traj.discount_t, traj.done_t)
+    return g - traj.v_t, g
 
 
 def bootstrapped_advantages(config: Config) -> Advantages:
@@ -263,13 +285,218 @@ def bootstrapped_advantages(config: Config) -> Advantages:
     return advantages
 
 
+def action_value_advantage(q: chex.Array, pi: chex.Array, action: chex.Array) -> chex.Array:
+    """The advantage of an action-value critic over agent i's own actions:
+
+        Adv_i = Q_i(a_i) − Σ_a' π(a' | h_i) Q_i(a')
+
+    COMA (ch. 9.4.4) takes Q_i(·) = Q(h_i, z, ⟨·, a_-i⟩) with the others' taken
+    actions (the counterfactual baseline); Pareto-AC takes Q_i(·) = Q^{π+}(h_i, z, ·),
+    the others playing their part of the best joint action.
+
+    Args:
+        q: float32[..., N, A], Q_i(a') for every own action a'.
+        pi: float32[..., N, A], π(a' | h_i).
+        action: int32[..., N], the joint action taken.
+
+    Returns:
+        float32[..., N].
+    """
+    chex.assert_equal_shape((q, pi))
+    q_taken = jnp.take_along_axis(q, action[..., None], axis=-1)[..., 0]
+    baseline = jnp.sum(pi * q, axis=-1)
+    return q_taken - baseline
+
+
+# ---------------------------------------------------------------------------
+# Critics
+
+
+class Critic(Protocol):
+    """What the runner asks of a critic.
+
+    Estimates are in the critic's own units (standardised targets with
+    ``normalise_values``); ``to_returns`` maps them to return units. Hidden
+    states are float32[..., N, H], H = 0 for a feed-forward critic.
+
+    Attributes:
+        target_network: bootstrap from a copy of the critic moved towards it by
+            ``hparams["target_tau"]`` after every update.
+    """
+
+    target_network: bool
+
+    def init(self, key: chex.PRNGKey, obs: MultiAgentObservation, action: chex.Array) -> Any:
+        """Parameters, from one unbatched step: obs [N, ...], action int32[N]."""
+        ...
+
+    def initial_carry(self, batch_shape: tuple[int, ...]) -> chex.Array:
+        """Hidden states at an episode's start: float32[*batch_shape, N, H] (zeros)."""
+        ...
+
+    def values(
+        self,
+        params: Any,
+        carry: chex.Array,
+        obs: MultiAgentObservation,
+        action: chex.Array,
+        first: chex.Array,
+    ) -> tuple[chex.Array, chex.Array]:
+        """The estimate that is regressed on the target, over whole sequences.
+
+        Args:
+            carry: [B, N, H] at the sequences' start. obs: [T, B].
+            action: int32[T, B, N]. first: bool[T, B].
+
+        Returns:
+            (hidden states after each step [T, B, N, H], estimates float32[T, B, N]).
+        """
+        ...
+
+    def next_values(
+        self,
+        params: Any,
+        carries: chex.Array,
+        next_obs: MultiAgentObservation,
+        next_action: chex.Array,
+    ) -> chex.Array:
+        """The bootstrap value at the true next observation, float32[T, B, N]:
+        the history of step t (``carries[t]``) extended by ``next_obs[t]``, and the
+        next joint action ``next_action[t]`` for a critic that sees actions."""
+        ...
+
+    def advantages(
+        self,
+        params: Any,
+        traj: Trajectory,
+        rollout: Rollout,
+        pi: chex.Array,
+        to_returns: Callable[[chex.Array], chex.Array],
+        hparams: HParams,
+    ) -> tuple[chex.Array, chex.Array]:
+        """(Â float32[T, B, N], the critic's target y float32[T, B, N]) in return units.
+
+        Args:
+            params: the online critic. traj: in return units.
+            rollout: the rollout. pi: float32[T, B, N, A], π(· | h_i) that acted.
+        """
+        ...
+
+
+@dataclasses.dataclass(frozen=True)
+class NoCritic:
+    """REINFORCE without a baseline: Â_t = G_t, no parameters, nothing to learn."""
+
+    num_agents: int
+    target_network: bool = False
+
+    def init(self, key, obs, action):
+        return {}
+
+    def initial_carry(self, batch_shape):
+        return jnp.zeros(tuple(batch_shape) + (self.num_agents, 0), jnp.float32)
+
+    def values(self, params, carry, obs, action, first):
+        return jnp.zeros(action.shape + (0,), jnp.float32), jnp.zeros(action.shape, jnp.float32)
+
+    def next_values(self, params, carries, next_obs, next_action):
+        return jnp.zeros(next_obs.action_mask.shape[:-1], jnp.float32)
+
+    def advantages(self, params, traj, rollout, pi, to_returns, hparams):
+        g = rl_returns.monte_carlo_returns(traj.r_t, traj.discount_t, traj.done_t)
+        return g, jnp.zeros_like(g)  # (y − V)² = 0: nothing is regressed
+
+
+@dataclasses.dataclass(frozen=True)
+class StateValueCritic:
+    """V(h_i) or V(h_i, z), feed-forward or recurrent, with the algorithm's estimator
+    (Monte-Carlo, n-step or GAE) of Â and y."""
+
+    net: ValueCritic
+    estimator: Advantages
+    target_network: bool = False
+
+    def init(self, key, obs, action):
+        return self.net.init(key, obs)
+
+    def initial_carry(self, batch_shape):
+        return self.net.initial_carry(batch_shape)
+
+    def values(self, params, carry, obs, action, first):
+        return self.net.unroll(params, carry, obs, first)
+
+    def next_values(self, params, carries, next_obs, next_action):
+        # Exact for both kinds: a feed-forward critic ignores the carry, a recurrent
+        # one reads next_obs after the history of step t, with no reset.
+        no_reset = jnp.zeros(next_obs.step_count.shape, bool)
+        return self.net.step(params, carries, next_obs, no_reset)[1]
+
+    def advantages(self, params, traj, rollout, pi, to_returns, hparams):
+        return self.estimator(traj, hparams)
+
+
+@dataclasses.dataclass(frozen=True)
+class QCritic:
+    """Q(h_i, z, ⟨a_i, a_-i⟩) of COMA and Pareto-AC, learned on-policy from n-step
+    targets bootstrapped with a target network at (h'_i, z', a_{t+1}).
+
+    ``action_values(params, obs, action) -> float32[..., N, A]`` is what the
+    advantage compares (:func:`action_value_advantage`): COMA's Q with the
+    others' taken actions, or Pareto-AC's Q^{π+}.
+
+    The critic is feed-forward on (o_i, z, a) even with recurrent actors: it is
+    used only in training, z carries the centralised information, and keeping
+    it memoryless lets Pareto-AC enumerate the others' joint actions per sample
+    without a hidden state per joint action.
+    """
+
+    net: ActionValueCritic
+    action_values: ActionValues
+    num_agents: int
+    n_steps: int
+    target_network: bool = True
+
+    def init(self, key, obs, action):
+        return self.net.init(key, obs, action)
+
+    def initial_carry(self, batch_shape):
+        return jnp.zeros(tuple(batch_shape) + (self.num_agents, 0), jnp.float32)
+
+    def values(self, params, carry, obs, action, first):
+        return jnp.zeros(action.shape + (0,), jnp.float32), self.net.apply(params, obs, action)
+
+    def next_values(self, params, carries, next_obs, next_action):
+        return self.net.apply(params, next_obs, next_action)
+
+    def advantages(self, params, traj, rollout, pi, to_returns, hparams):
+        y = rl_returns.n_step_returns(
+            traj.r_t, traj.discount_t, traj.done_t, traj.v_tp1, self.n_steps
+        )
+        q = to_returns(self.action_values(params, rollout.obs, rollout.action))
+        return action_value_advantage(q, pi, rollout.action), y
+
+
+def hidden_sizes(config: Config) -> tuple[int, ...]:
+    return (config.hidden_size,) * config.num_layers
+
+
+def state_value_critic(
+    env: Environment, config: Config, estimator: Advantages, centralised: bool = False
+) -> StateValueCritic:
+    """V(h_i) or (``centralised``) V(h_i, z), recurrent when ``config.recurrent``."""
+    net = make_value_critic(
+        env.num_agents, hidden_sizes(config), config.param_sharing, centralised, config.recurrent
+    )
+    return StateValueCritic(net, estimator)
+
+
 def validate_minibatches(values: dict) -> None:
-    """The rollout (num_envs * rollout_length samples) must split into the minibatches."""
-    samples = values["num_envs"] * values["rollout_length"]
-    if samples % values["minibatches"]:
+    """Minibatches are whole sequences of some environments: they must split num_envs."""
+    if values["num_envs"] % values["minibatches"]:
         raise ConfigError(
-            f"minibatches={values['minibatches']} does not divide num_envs * rollout_length = "
-            f"{samples}; minibatches must be a divisor of {samples}"
+            f"minibatches={values['minibatches']} does not divide num_envs={values['num_envs']}; "
+            f"minibatches split the parallel environments (whole sequences), so minibatches "
+            f"must be a divisor of {values['num_envs']}"
         )
 
 
@@ -277,258 +504,403 @@ def validate_minibatches(values: dict) -> None:
 # The runner
 
 
+class Setup(NamedTuple):
+    """What an actor-critic learner is built from (static; closed over by ``update``).
+
+    Attributes:
+        config: the validated config.
+        venv: the training environments.
+        actor: π(a_i | h_i; φ), feed-forward or recurrent.
+        critic: a :class:`Critic`.
+        policy_loss: the algorithm's per-sample actor loss.
+        optimizer: Adam with gradient clipping (one state each for actor and critic).
+        num_steps: T, steps per environment per update.
+        epochs, minibatches: passes over the rollout, minibatches per pass.
+        episodic: reset every environment (and hidden state) at the start of
+            each update and learn only from each environment's first episode,
+            so that every sample has its complete Monte-Carlo return (REINFORCE).
+        schedule: changes the hyperparameters of an update by training progress.
+    """
+
+    config: Config
+    venv: VecEnv
+    actor: AgentNet
+    critic: Critic
+    policy_loss: PolicyLoss
+    optimizer: optax.GradientTransformation
+    num_steps: int
+    epochs: int
+    minibatches: int
+    episodic: bool
+    schedule: Schedule | None
+
+
+def make_setup(
+    env: Environment,
+    config: Config,
+    policy_loss: PolicyLoss,
+    critic: Critic,
+    *,
+    rollout_length: int | None = None,
+    epochs: int = 1,
+    minibatches: int = 1,
+    episodic: bool = False,
+    schedule: Schedule | None = None,
+) -> Setup:
+    """The :class:`Setup` of an algorithm; ``rollout_length`` defaults to the config's."""
+    if config.num_envs % minibatches:
+        raise ConfigError(f"minibatches={minibatches} does not divide num_envs={config.num_envs}")
+    actor = make_agent_net(
+        env.num_agents,
+        hidden_sizes(config),
+        env.num_actions,
+        config.param_sharing,
+        config.recurrent,
+        out_scale=0.01,
+    )
+    return Setup(
+        config=config,
+        venv=VecEnv(env, config.num_envs),
+        actor=actor,
+        critic=critic,
+        policy_loss=policy_loss,
+        optimizer=make_optimizer(),
+        num_steps=rollout_length or config.rollout_length,
+        epochs=epochs,
+        minibatches=minibatches,
+        episodic=episodic,
+        schedule=schedule,
+    )
+
+
+def initial_carry(setup: Setup, batch_shape: tuple[int, ...]) -> ActorCritic:
+    """The hidden states of actor and critic at an episode's start (zeros)."""
+    actor, critic = setup.actor, setup.critic
+    return ActorCritic(actor.initial_carry(batch_shape), critic.initial_carry(batch_shape))
+
+
+def init(setup: Setup, key: chex.PRNGKey, hparams: HParams) -> ActorCriticState:
+    key, env_key, actor_key, critic_key = jax.random.split(key, 4)
+    env_state = setup.venv.reset(env_key)
+    one = jax.tree_util.tree_map(lambda x: x[0], env_state.obs)
+    no_action = jnp.zeros((setup.venv.env.num_agents,), jnp.int32)
+    params = ActorCritic(
+        actor=setup.actor.init(actor_key, one.agents_view),
+        critic=setup.critic.init(critic_key, one, no_action),
+    )
+    num_envs, optimizer = setup.venv.num_envs, setup.optimizer
+    return ActorCriticState(
+        params=params,
+        target_critic=params.critic if setup.critic.target_network else None,
+        opt_state=ActorCritic(optimizer.init(params.actor), optimizer.init(params.critic)),
+        env=env_state,
+        carry=initial_carry(setup, (num_envs,)),
+        first=jnp.ones((num_envs,), bool),
+        reward_stats=RunningMeanStd.create(),
+        target_stats=RunningMeanStd.create(),
+        key=key,
+        num_updates=jnp.zeros((), jnp.int32),
+    )
+
+
+def collect(
+    setup: Setup,
+    actor_params: Any,
+    env_state: VecEnvState,
+    carry: chex.Array,
+    first: chex.Array,
+    keys: chex.PRNGKey,
+) -> tuple[VecEnvState, chex.Array, chex.Array, Rollout, chex.Array]:
+    """Runs the sampling policy for ``len(keys)`` steps in every environment.
+
+    Args:
+        carry: the actor's hidden states [B, N, H] before reading ``env_state.obs``.
+        first: bool[B], ``env_state.obs`` starts an episode.
+        keys: [T] sampling keys, one per step.
+
+    Returns:
+        (env_state, carry, first) after the last step, the rollout [T, B] and the
+        finished episodes' team returns float32[T, B] (where ``rollout.done``).
+    """
+
+    def step(loop, step_key):
+        env_state, carry, first = loop
+        obs = env_state.obs
+        carry, logits = setup.actor.step(actor_params, carry, obs.agents_view, first)
+        action, log_prob = sample_with_log_prob(step_key, logits, obs.action_mask)
+        env_state, out = setup.venv.step(env_state, action)
+        transition = Rollout(
+            obs=obs,
+            first=first,
+            action=action,
+            log_prob=log_prob,
+            reward=out.reward,
+            discount=out.discount,
+            done=out.done,
+            next_obs=out.next_obs,
+        )
+        # Under auto-reset the observation after a done is the next episode's first.
+        return (env_state, carry, out.done), (transition, out.episode_return)
+
+    (env_state, carry, first), (rollout, episode_return) = jax.lax.scan(
+        step, (env_state, carry, first), keys
+    )
+    return env_state, carry, first, rollout, episode_return
+
+
+def next_actions(
+    setup: Setup, actor_params: Any, carries: chex.Array, rollout: Rollout, key: chex.PRNGKey
+) -> chex.Array:
+    """a_{t+1}: the next step's action, or a' ~ π(· | h_t, o'_t) where the episode
+    ended or the rollout does: int32[T, B, N]."""
+    no_reset = jnp.zeros(rollout.first.shape, bool)
+    _, logits = setup.actor.step(actor_params, carries, rollout.next_obs.agents_view, no_reset)
+    sampled, _ = sample_with_log_prob(key, logits, rollout.next_obs.action_mask)
+    following = jnp.concatenate([rollout.action[1:], sampled[-1:]], axis=0)
+    return jnp.where(rollout.done[..., None], sampled, following)
+
+
+def make_batch(
+    setup: Setup,
+    state: ActorCriticState,
+    rollout: Rollout,
+    start: ActorCritic,
+    key: chex.PRNGKey,
+    hparams: HParams,
+) -> tuple[Batch, ActorCriticState, chex.Array, chex.Array]:
+    """The training sequences of a rollout collected from the hidden states ``start``.
+
+    Returns:
+        the batch; ``state`` with updated running statistics; the critic's hidden
+        states after the rollout [B, N, H]; the advantages float32[T, B, N].
+    """
+    config, critic = setup.config, setup.critic
+    steps = first_episode_mask(rollout.done) if setup.episodic else jnp.ones(rollout.done.shape)
+    mask = jnp.broadcast_to(steps[..., None], rollout.reward.shape)  # [T, B, N]
+    reward_stats, reward = state.reward_stats, rollout.reward
+    if config.normalise_rewards:
+        reward_stats = reward_stats.update(reward, mask)
+        reward = reward_stats.normalise(reward)
+
+    def to_returns(v: chex.Array) -> chex.Array:
+        return state.target_stats.denormalise(v) if config.normalise_values else v
+
+    # The policy that acted, recomputed from the start states (the next actions
+    # and π are read by critics that see actions only; jit drops them otherwise).
+    carries, logits = setup.actor.unroll(
+        state.params.actor, start.actor, rollout.obs.agents_view, rollout.first
+    )
+    pi = masked_categorical(logits, rollout.obs.action_mask).probs
+    next_action = next_actions(setup, state.params.actor, carries, rollout, key)
+
+    params = state.params.critic
+    critic_carries, v_t = critic.values(
+        params, start.critic, rollout.obs, rollout.action, rollout.first
+    )
+    bootstrap = state.target_critic if critic.target_network else params
+    v_tp1 = critic.next_values(bootstrap, critic_carries, rollout.next_obs, next_action)
+    trajectory = Trajectory(
+        r_t=reward,
+        discount_t=hparams["gamma"] * rollout.discount,
+        done_t=jnp.broadcast_to(rollout.done[..., None], reward.shape).astype(jnp.float32),
+        v_t=to_returns(v_t),
+        v_tp1=to_returns(v_tp1),
+    )
+    advantage, target = critic.advantages(params, trajectory, rollout, pi, to_returns, hparams)
+    target_stats = state.target_stats
+    if config.normalise_values:
+        target_stats = target_stats.update(target, mask)
+        target = target_stats.normalise(target)
+
+    batch = Batch(
+        obs=rollout.obs,
+        action=rollout.action,
+        log_prob=rollout.log_prob,
+        advantage=jax.lax.stop_gradient(advantage),
+        target=jax.lax.stop_gradient(target),
+        mask=mask,
+        first=rollout.first,
+        start=start,
+    )
+    state = state._replace(reward_stats=reward_stats, target_stats=target_stats)
+    return batch, state, critic_carries[-1], advantage
+
+
+def policy(setup: Setup, actor_params: Any, batch: Batch):
+    """π(· | h_i) at every step of the batch's sequences, unrolled from their start:
+    a distrax.Categorical of batch shape [T, B, N]."""
+    _, logits = setup.actor.unroll(
+        actor_params, batch.start.actor, batch.obs.agents_view, batch.first
+    )
+    return masked_categorical(logits, batch.obs.action_mask)
+
+
+def loss(
+    setup: Setup, params: ActorCritic, batch: Batch, hparams: HParams
+) -> tuple[chex.Array, Metrics]:
+    """Actor: policy loss − c_ent H(π); critic: (y − V)². Separate parameters,
+    so one gradient of the sum gives both."""
+    pi = policy(setup, params.actor, batch)
+    log_prob = pi.log_prob(batch.action)
+    per_sample, extras = setup.policy_loss(log_prob, batch, hparams)
+    policy_loss = masked_mean(per_sample, batch.mask)
+    entropy = masked_mean(pi.entropy(), batch.mask)
+    _, value = setup.critic.values(
+        params.critic, batch.start.critic, batch.obs, batch.action, batch.first
+    )
+    critic_loss = masked_mean((batch.target - value) ** 2, batch.mask)
+    metrics = {
+        "actor_loss": policy_loss,
+        "critic_loss": critic_loss,
+        "entropy": entropy,
+        **{k: masked_mean(v, batch.mask) for k, v in extras.items()},
+    }
+    return policy_loss - hparams["ent_coef"] * entropy + critic_loss, metrics
+
+
+def sgd_step(setup: Setup, carry, batch: Batch, hparams: HParams):
+    params, opt_state = carry
+    grads, metrics = jax.grad(functools.partial(loss, setup), has_aux=True)(params, batch, hparams)
+    lr, clip = hparams["lr"], hparams["max_grad_norm"]
+    actor, actor_opt = apply_gradients(
+        setup.optimizer, opt_state.actor, params.actor, grads.actor, lr, clip
+    )
+    critic, critic_opt = apply_gradients(
+        setup.optimizer, opt_state.critic, params.critic, grads.critic, lr, clip
+    )
+    return (ActorCritic(actor, critic), ActorCritic(actor_opt, critic_opt)), metrics
+
+
+def env_minibatches(batch: Batch, order: chex.Array, minibatches: int) -> Batch:
+    """Splits the environment axis in the given order into ``minibatches`` groups of
+    whole sequences: time-major fields [M, T, B/M, ...], start states [M, B/M, ...]."""
+
+    size = order.shape[0] // minibatches
+
+    def split(x: chex.Array, axis: int) -> chex.Array:
+        x = jnp.take(x, order, axis=axis)
+        x = x.reshape(x.shape[:axis] + (minibatches, size) + x.shape[axis + 1 :])
+        return jnp.moveaxis(x, axis, 0)
+
+    sequences = jax.tree_util.tree_map(lambda x: split(x, 1), batch._replace(start=None))
+    start = jax.tree_util.tree_map(lambda x: split(x, 0), batch.start)
+    return sequences._replace(start=start)
+
+
+def learn(
+    setup: Setup,
+    params: ActorCritic,
+    opt_state: ActorCritic,
+    batch: Batch,
+    hparams: HParams,
+    key: chex.PRNGKey,
+) -> tuple[ActorCritic, ActorCritic, Metrics]:
+    """``epochs`` passes over the batch, each in ``minibatches`` groups of environments
+    (in a new random order each epoch)."""
+    num_envs = batch.first.shape[1]
+
+    def epoch(carry, epoch_key):
+        order = jnp.arange(num_envs)
+        if setup.minibatches > 1:
+            order = jax.random.permutation(epoch_key, num_envs)
+        split = env_minibatches(batch, order, setup.minibatches)
+        return jax.lax.scan(lambda c, mb: sgd_step(setup, c, mb, hparams), carry, split)
+
+    keys = jax.random.split(key, setup.epochs)
+    (params, opt_state), metrics = jax.lax.scan(epoch, (params, opt_state), keys)
+    return params, opt_state, jax.tree_util.tree_map(jnp.mean, metrics)
+
+
+def update(
+    setup: Setup, state: ActorCriticState, hparams: HParams
+) -> tuple[ActorCriticState, Metrics]:
+    """One collect-and-learn iteration."""
+    config = setup.config
+    if setup.schedule is not None:
+        progress = state.num_updates * setup.venv.num_envs * setup.num_steps
+        hparams = setup.schedule(hparams, (progress / config.total_timesteps).astype(jnp.float32))
+    key, reset_key, collect_key, next_key, learn_key = jax.random.split(state.key, 5)
+    env_state, start, first = state.env, state.carry, state.first
+    if setup.episodic:
+        env_state = setup.venv.reset(reset_key)
+        start = initial_carry(setup, first.shape)
+        first = jnp.ones(first.shape, bool)
+
+    keys = jax.random.split(collect_key, setup.num_steps)
+    env_state, actor_carry, first, rollout, episode_return = collect(
+        setup, state.params.actor, env_state, start.actor, first, keys
+    )
+    batch, state, critic_carry, advantage = make_batch(
+        setup, state, rollout, start, next_key, hparams
+    )
+    params, opt_state, metrics = learn(
+        setup, state.params, state.opt_state, batch, hparams, learn_key
+    )
+
+    target_critic = state.target_critic
+    if setup.critic.target_network:
+        tau = hparams["target_tau"]
+        target_critic = jax.tree_util.tree_map(
+            lambda t, o: t + tau * (o - t), target_critic, params.critic
+        )
+    finished = rollout.done.astype(jnp.float32)
+    metrics = {
+        **metrics,
+        "advantage": masked_mean(advantage, batch.mask),
+        "episode_return_sum": jnp.sum(finished * episode_return),
+        "episodes": jnp.sum(finished),
+    }
+    state = state._replace(
+        params=params,
+        target_critic=target_critic,
+        opt_state=opt_state,
+        env=env_state,
+        carry=ActorCritic(actor_carry, critic_carry),
+        first=first,
+        key=key,
+        num_updates=state.num_updates + 1,
+    )
+    return state, metrics
+
+
+def act(
+    setup: Setup,
+    state: ActorCriticState,
+    obs: MultiAgentObservation,
+    carry: chex.Array,
+    key: chex.PRNGKey,
+) -> tuple[chex.Array, chex.Array]:
+    """Greedy: argmax_a π(a | h_i) among the allowed actions, int32[B, N], and the
+    actor's hidden states after reading ``obs`` (an episode starts from zeros)."""
+    no_reset = jnp.zeros(obs.step_count.shape, bool)
+    carry, logits = setup.actor.step(state.params.actor, carry, obs.agents_view, no_reset)
+    return greedy(logits, obs.action_mask), carry
+
+
 def make_actor_critic(
     env: Environment,
     config: Config,
     policy_loss: PolicyLoss,
-    advantages: Advantages,
-    *,
-    centralised_critic: bool = False,
-    use_critic: bool = True,
-    critic: Any = None,
-    action_values: ActionValues | None = None,
-    target_network: bool = False,
-    schedule: Schedule | None = None,
-    episodic: bool = False,
-    rollout_length: int | None = None,
-    epochs: int = 1,
-    minibatches: int = 1,
+    critic: Critic,
+    **options: Any,
 ) -> Algorithm:
-    """Builds ``Algorithm(init, update, act)`` for an actor-critic learner.
+    """``Algorithm(init, update, act, initial_carry, steps_per_update)`` of an
+    actor-critic learner; ``options`` are :func:`make_setup`'s."""
+    setup = make_setup(env, config, policy_loss, critic, **options)
 
-    Args:
-        env: the environment.
-        config: a validated config with the keys of ``PARAMS``.
-        policy_loss: the algorithm's actor loss per sample.
-        advantages: the algorithm's advantage estimator.
-        centralised_critic: V(h_i, z) instead of V(h_i) (for the default critic).
-        use_critic: learn a critic (REINFORCE without a baseline has none).
-        critic: another critic in place of V: any object with
-            ``init(key, obs, action)`` and ``apply(params, obs, action) ->
-            float32[..., N]``; unless its ``sees_action`` attribute is False, the
-            runner samples the next joint action a_{t+1} ~ π where an episode
-            ended, for ``v_tp1`` (e.g. Q(h_i, z, a) of COMA).
-        action_values: ``action_values(critic_params, obs, action)``, filled
-            into ``Trajectory.q_t`` beside ``pi_t`` and ``a_t``.
-        target_network: bootstrap ``v_tp1`` from a target copy of the critic,
-            moved towards it by ``hparams["target_tau"]`` after every update.
-        schedule: ``schedule(hparams, progress)`` changes the hyperparameters of
-            an update by training progress (env steps / total_timesteps).
-        episodic: reset every environment at the start of each update and learn
-            only from each environment's first episode, so that every sample
-            has its complete Monte-Carlo return (REINFORCE).
-        rollout_length: steps per environment per update; default
-            ``config.rollout_length``.
-        epochs, minibatches: passes over the rollout and minibatches per pass.
-    """
-    num_envs = config.num_envs
-    num_steps = rollout_length or config.rollout_length
-    num_samples = num_envs * num_steps
-    if num_samples % minibatches:
-        raise ConfigError(f"minibatches={minibatches} does not divide {num_samples} samples")
-    venv = VecEnv(env, num_envs)
-    hidden = (config.hidden_size,) * config.num_layers
-    actor = multi_agent(
-        MLP(hidden=hidden, out=env.num_actions, out_scale=0.01),
-        env.num_agents,
-        config.param_sharing,
-    )
-    if critic is None:
-        critic = make_value_critic(env.num_agents, hidden, config.param_sharing, centralised_critic)
-    sees_action = use_critic and getattr(critic, "sees_action", True)
-    optimizer = make_optimizer()
+    def init_learner(key: chex.PRNGKey, hparams: HParams) -> ActorCriticState:
+        return init(setup, key, hparams)
 
-    def init(key: chex.PRNGKey, hparams: HParams) -> ActorCriticState:
-        key, env_key, actor_key, critic_key = jax.random.split(key, 4)
-        env_state = venv.reset(env_key)
-        one = jax.tree_util.tree_map(lambda x: x[0], env_state.obs)
-        no_action = jnp.zeros((env.num_agents,), jnp.int32)
-        params = ActorCritic(
-            actor=actor.init(actor_key, one.agents_view),
-            critic=critic.init(critic_key, one, no_action) if use_critic else {},
-        )
-        return ActorCriticState(
-            params=params,
-            target_critic=params.critic if target_network else None,
-            opt_state=ActorCritic(optimizer.init(params.actor), optimizer.init(params.critic)),
-            env=env_state,
-            reward_stats=RunningMeanStd.create(),
-            target_stats=RunningMeanStd.create(),
-            key=key,
-            num_updates=jnp.zeros((), jnp.int32),
-        )
+    def update_learner(state: ActorCriticState, hparams: HParams):
+        return update(setup, state, hparams)
 
-    def collect(params: ActorCritic, env_state: VecEnvState, key: chex.PRNGKey):
-        def step(env_state: VecEnvState, step_key: chex.PRNGKey):
-            obs = env_state.obs
-            logits = actor.apply(params.actor, obs.agents_view)  # [B, N, A]
-            action, log_prob = sample_with_log_prob(step_key, logits, obs.action_mask)
-            env_state, out = venv.step(env_state, action)
-            transition = Rollout(
-                obs=obs,
-                action=action,
-                log_prob=log_prob,
-                reward=out.reward,
-                discount=out.discount,
-                done=out.done,
-                next_obs=out.next_obs,
-            )
-            return env_state, (transition, out.episode_return)
-
-        keys = jax.random.split(key, num_steps)
-        return jax.lax.scan(step, env_state, keys)
-
-    def next_actions(actor_params: Any, rollout: Rollout, key: chex.PRNGKey) -> chex.Array:
-        """a_{t+1}: the next step's action, or a' ~ π(· | h'_t) where the episode
-        ended or the rollout does: int32[T, B, N]."""
-        logits = actor.apply(actor_params, rollout.next_obs.agents_view)
-        sampled, _ = sample_with_log_prob(key, logits, rollout.next_obs.action_mask)
-        following = jnp.concatenate([rollout.action[1:], sampled[-1:]], axis=0)
-        return jnp.where(rollout.done[..., None], sampled, following)
-
-    def values(critic_params: Any, obs: MultiAgentObservation, action, stats: RunningMeanStd):
-        """The critic in return units, float32[T, B, N] (0 without a critic)."""
-        if not use_critic:
-            return jnp.zeros(obs.action_mask.shape[:-1], jnp.float32)
-        v = critic.apply(critic_params, obs, action)
-        return stats.denormalise(v) if config.normalise_values else v
-
-    def loss(params: ActorCritic, batch: Batch, hparams: HParams) -> tuple[chex.Array, Metrics]:
-        """Actor: policy loss − c_ent H(π); critic: (y − V)². Separate parameters,
-        so one gradient of the sum gives both."""
-        logits = actor.apply(params.actor, batch.obs.agents_view)  # [M, N, A]
-        pi = masked_categorical(logits, batch.obs.action_mask)
-        log_prob = pi.log_prob(batch.action)
-        per_sample, extras = policy_loss(log_prob, batch, hparams)
-        policy = masked_mean(per_sample, batch.mask)
-        entropy = masked_mean(pi.entropy(), batch.mask)
-        actor_loss = policy - hparams["ent_coef"] * entropy
-        if use_critic:
-            value = critic.apply(params.critic, batch.obs, batch.action)  # [M, N]
-            critic_loss = masked_mean((batch.target - value) ** 2, batch.mask)
-        else:
-            critic_loss = jnp.zeros((), jnp.float32)
-        metrics = {
-            "actor_loss": policy,
-            "critic_loss": critic_loss,
-            "entropy": entropy,
-            **{k: masked_mean(v, batch.mask) for k, v in extras.items()},
-        }
-        return actor_loss + critic_loss, metrics
-
-    def sgd_step(carry, batch: Batch, hparams: HParams):
-        params, opt_state = carry
-        grads, metrics = jax.grad(loss, has_aux=True)(params, batch, hparams)
-        lr, clip = hparams["lr"], hparams["max_grad_norm"]
-        actor_params, actor_opt = apply_gradients(
-            optimizer, opt_state.actor, params.actor, grads.actor, lr, clip
-        )
-        critic_params, critic_opt = params.critic, opt_state.critic
-        if use_critic:
-            critic_params, critic_opt = apply_gradients(
-                optimizer, opt_state.critic, params.critic, grads.critic, lr, clip
-            )
-        carry = (ActorCritic(actor_params, critic_params), ActorCritic(actor_opt, critic_opt))
-        return carry, metrics
-
-    def learn(params: ActorCritic, opt_state: ActorCritic, batch: Batch, hparams, key):
-        def epoch(carry, epoch_key):
-            shuffled = batch
-            if minibatches > 1:
-                perm = jax.random.permutation(epoch_key, num_samples)
-                shuffled = jax.tree_util.tree_map(lambda x: x[perm], batch)
-            split = jax.tree_util.tree_map(
-                lambda x: x.reshape((minibatches, num_samples // minibatches) + x.shape[1:]),
-                shuffled,
-            )
-            return jax.lax.scan(lambda c, mb: sgd_step(c, mb, hparams), carry, split)
-
-        keys = jax.random.split(key, epochs)
-        (params, opt_state), metrics = jax.lax.scan(epoch, (params, opt_state), keys)
-        return params, opt_state, jax.tree_util.tree_map(jnp.mean, metrics)
-
-    def update(state: ActorCriticState, hparams: HParams) -> tuple[ActorCriticState, Metrics]:
-        if schedule is not None:
-            progress = state.num_updates * num_samples / config.total_timesteps
-            hparams = schedule(hparams, progress.astype(jnp.float32))
-        key, reset_key, collect_key, next_key, learn_key = jax.random.split(state.key, 5)
-        env_state = venv.reset(reset_key) if episodic else state.env
-        env_state, (rollout, episode_return) = collect(state.params, env_state, collect_key)
-
-        steps = first_episode_mask(rollout.done) if episodic else jnp.ones(rollout.done.shape)
-        mask = jnp.broadcast_to(steps[..., None], rollout.reward.shape)  # [T, B, N]
-        reward_stats, reward = state.reward_stats, rollout.reward
-        if config.normalise_rewards:
-            reward_stats = reward_stats.update(reward, mask)
-            reward = reward_stats.normalise(reward)
-
-        critic_params = state.params.critic
-        bootstrap_params = state.target_critic if target_network else critic_params
-        next_action = next_actions(state.params.actor, rollout, next_key) if sees_action else None
-        stats = state.target_stats
-        trajectory = Trajectory(
-            r_t=reward,
-            discount_t=hparams["gamma"] * rollout.discount,
-            done_t=jnp.broadcast_to(rollout.done[..., None], reward.shape).astype(jnp.float32),
-            v_t=values(critic_params, rollout.obs, rollout.action, stats),
-            v_tp1=values(bootstrap_params, rollout.next_obs, next_action, stats),
-            a_t=rollout.action,
-        )
-        if action_values is not None:
-            q = action_values(critic_params, rollout.obs, rollout.action)
-            logits = actor.apply(state.params.actor, rollout.obs.agents_view)
-            trajectory = trajectory._replace(
-                q_t=stats.denormalise(q) if config.normalise_values else q,
-                pi_t=masked_categorical(logits, rollout.obs.action_mask).probs,
-            )
-        advantage, target = advantages(trajectory, hparams)
-        target_stats = state.target_stats
-        if config.normalise_values:
-            target_stats = target_stats.update(target, mask)
-            target = target_stats.normalise(target)
-
-        batch = Batch(
-            obs=rollout.obs,
-            action=rollout.action,
-            log_prob=rollout.log_prob,
-            advantage=jax.lax.stop_gradient(advantage),
-            target=jax.lax.stop_gradient(target),
-            mask=mask,
-        )
-        batch = jax.tree_util.tree_map(lambda x: x.reshape((num_samples,) + x.shape[2:]), batch)
-        params, opt_state, metrics = learn(state.params, state.opt_state, batch, hparams, learn_key)
-        target_critic = state.target_critic
-        if target_network:
-            tau = hparams["target_tau"]
-            target_critic = jax.tree_util.tree_map(
-                lambda t, o: t + tau * (o - t), target_critic, params.critic
-            )
-        finished = rollout.done.astype(jnp.float32)
-        metrics = {
-            **metrics,
-            "advantage": masked_mean(advantage, mask),
-            "episode_return_sum": jnp.sum(finished * episode_return),
-            "episodes": jnp.sum(finished),
-        }
-        state = ActorCriticState(
-            params=params,
-            target_critic=target_critic,
-            opt_state=opt_state,
-            env=env_state,
-            reward_stats=reward_stats,
-            target_stats=target_stats,
-            key=key,
-            num_updates=state.num_updates + 1,
-        )
-        return state, metrics
-
-    def act(state: ActorCriticState, obs: MultiAgentObservation, carry, key: chex.PRNGKey):
-        """Greedy: argmax_a π(a | h_i) among the allowed actions, int32[B, N]."""
-        return greedy(actor.apply(state.params.actor, obs.agents_view), obs.action_mask), carry
-
-    def initial_carry(batch_shape=()):
-        return jnp.zeros(tuple(batch_shape) + (env.num_agents, 0), jnp.float32)
+    def act_greedily(state: ActorCriticState, obs: MultiAgentObservation, carry, key):
+        return act(setup, state, obs, carry, key)
 
     return Algorithm(
-        init=init, update=update, act=act, initial_carry=initial_carry, steps_per_update=num_samples
+        init=init_learner,
+        update=update_learner,
+        act=act_greedily,
+        initial_carry=setup.actor.initial_carry,
+        steps_per_update=setup.venv.num_envs * setup.num_steps,
     )

@@ -7,19 +7,23 @@ outputs one value per own action with the others' actions held fixed. The
 advantage compares the joint action taken with the policy-weighted average
 over agent i's own alternatives, the others' actions unchanged: the
 counterfactual baseline. The critic learns on-policy from n-step targets
-bootstrapped with a target network.
+bootstrapped with a target network (:class:`jaxmarl_core.algos.actor_critic.QCritic`).
+
+With ``recurrent=true`` the actors are GRUs on their own histories h_i, and the
+critic stays feed-forward on (o_i, z, a): it is used only in training, the
+global state z carries the centralised information a recurrent critic would
+recover, and a memoryless critic is what lets Pareto-AC, which shares it,
+enumerate the others' joint actions per sample without a hidden state per
+joint action.
 """
 
 from __future__ import annotations
 
 import chex
-import jax
-import jax.numpy as jnp
 from jumanji.env import Environment
 
-from jaxmarl_core.algos import actor_critic, ia2c
+from jaxmarl_core.algos import actor_critic
 from jaxmarl_core.config import Config, Param
-from jaxmarl_core.core import returns as rl_returns
 from jaxmarl_core.networks.q_critics import make_action_value_critic
 from jaxmarl_core.types import Algorithm, HParams
 
@@ -43,52 +47,28 @@ PARAMS: dict[str, Param] = {
 }
 
 
-def counterfactual_advantage(q: chex.Array, pi: chex.Array, action: chex.Array) -> chex.Array:
-    """COMA's counterfactual advantage (ch. 9.4.4; Foerster et al. 2018):
+# COMA's counterfactual advantage (ch. 9.4.4; Foerster et al. 2018):
+#     Adv_i = Q(h_i, z, ⟨a_i, a_-i⟩) − Σ_a' π(a' | h_i) Q(h_i, z, ⟨a', a_-i⟩),
+# the action-value advantage with the others' taken actions a_-i held fixed.
+counterfactual_advantage = actor_critic.action_value_advantage
 
-        Adv_i = Q(h_i, z, ⟨a_i, a_-i⟩) − Σ_a' π(a' | h_i) Q(h_i, z, ⟨a', a_-i⟩)
 
-    Args:
-        q: float32[..., N, A], Q(h_i, z, ⟨a', a_-i⟩) for every own action a'.
-        pi: float32[..., N, A], π(a' | h_i).
-        action: int32[..., N], the joint action taken.
+def loss(
+    log_prob: chex.Array, batch: actor_critic.Batch, hparams: HParams
+) -> tuple[chex.Array, dict]:
+    """The COMA policy loss of agent i, per sample (ch. 9.4.4):
 
-    Returns:
-        float32[..., N].
+        L(φ_i) = −Adv_i log π(a_i | h_i; φ_i),
+        Adv_i = Q(h_i, z, ⟨a_i, a_-i⟩) − Σ_a' π(a' | h_i) Q(h_i, z, ⟨a', a_-i⟩),
+
+    with ``batch.advantage`` = Adv_i (no gradient); the critic minimises
+    (y_i − Q(h_i, z, a))² on n-step targets y_i in the runner.
     """
-    chex.assert_equal_shape((q, pi))
-    q_taken = jnp.take_along_axis(q, action[..., None], axis=-1)[..., 0]
-    baseline = jnp.sum(pi * q, axis=-1)
-    return q_taken - baseline
-
-
-def advantages(config: Config) -> actor_critic.Advantages:
-    """Adv_i from the online critic's action values; the critic's target is the
-    n-step return bootstrapped with the target network's Q(h', z', a')."""
-    n = config.n_steps
-
-    def fn(traj: actor_critic.Trajectory, hparams: HParams):
-        y = rl_returns.n_step_returns(traj.r_t, traj.discount_t, traj.done_t, traj.v_tp1, n)
-        adv = counterfactual_advantage(traj.q_t, traj.pi_t, traj.a_t)
-        return jax.lax.stop_gradient(adv), jax.lax.stop_gradient(y)
-
-    return fn
-
-
-# The policy loss is the policy-gradient loss −Adv_i log π(a_i | h_i) with the
-# counterfactual advantage in place of IA2C's.
-loss = ia2c.loss
+    return -batch.advantage * log_prob, {}
 
 
 def make(env: Environment, config: Config) -> Algorithm:
-    hidden = (config.hidden_size,) * config.num_layers
-    critic = make_action_value_critic(env.num_agents, env.num_actions, hidden, config.param_sharing)
-    return actor_critic.make_actor_critic(
-        env,
-        config,
-        loss,
-        advantages(config),
-        critic=critic,
-        action_values=critic.q_values,
-        target_network=True,
-    )
+    hidden = actor_critic.hidden_sizes(config)
+    net = make_action_value_critic(env.num_agents, env.num_actions, hidden, config.param_sharing)
+    critic = actor_critic.QCritic(net, net.q_values, env.num_agents, config.n_steps)
+    return actor_critic.make_actor_critic(env, config, loss, critic)

@@ -39,6 +39,7 @@ def loss(
 
 
 def make(env: Environment, config: Config) -> Algorithm:
-    return actor_critic.make_actor_critic(
-        env, config, loss, actor_critic.bootstrapped_advantages(config)
+    critic = actor_critic.state_value_critic(
+        env, config, actor_critic.bootstrapped_advantages(config)
     )
+    return actor_critic.make_actor_critic(env, config, loss, critic)

@@ -60,11 +60,9 @@ def loss(
 
 
 def make(env: Environment, config: Config) -> Algorithm:
+    critic = actor_critic.state_value_critic(
+        env, config, actor_critic.bootstrapped_advantages(config)
+    )
     return actor_critic.make_actor_critic(
-        env,
-        config,
-        loss,
-        actor_critic.bootstrapped_advantages(config),
-        epochs=config.epochs,
-        minibatches=config.minibatches,
+        env, config, loss, critic, epochs=config.epochs, minibatches=config.minibatches
     )

@@ -57,12 +57,10 @@ def make(env: Environment, config: Config) -> Algorithm:
             f"total_timesteps={config.total_timesteps} is smaller than one update's "
             f"num_envs * rollout_length = {config.num_envs} * {rollout_length}"
         )
+    if config.baseline:
+        critic = actor_critic.state_value_critic(env, config, actor_critic.monte_carlo_advantages)
+    else:
+        critic = actor_critic.NoCritic(env.num_agents)
     return actor_critic.make_actor_critic(
-        env,
-        config,
-        loss,
-        actor_critic.monte_carlo_advantages(config.baseline),
-        use_critic=config.baseline,
-        episodic=True,
-        rollout_length=rollout_length,
+        env, config, loss, critic, episodic=True, rollout_length=rollout_length
     )

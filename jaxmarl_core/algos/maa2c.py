@@ -24,6 +24,7 @@ loss = ia2c.loss
 
 
 def make(env: Environment, config: Config) -> Algorithm:
-    return actor_critic.make_actor_critic(
-        env, config, loss, actor_critic.bootstrapped_advantages(config), centralised_critic=True
+    critic = actor_critic.state_value_critic(
+        env, config, actor_critic.bootstrapped_advantages(config), centralised=True
     )
+    return actor_critic.make_actor_critic(env, config, loss, critic)

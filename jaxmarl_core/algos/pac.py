@@ -20,13 +20,11 @@ memory.
 from __future__ import annotations
 
 import chex
-import jax
 import jax.numpy as jnp
 from jumanji.env import Environment
 
 from jaxmarl_core.algos import actor_critic, coma
 from jaxmarl_core.config import Config, ConfigError, Param
-from jaxmarl_core.core import returns as rl_returns
 from jaxmarl_core.networks.q_critics import make_action_value_critic, others_joint_actions
 from jaxmarl_core.types import Algorithm, HParams
 
@@ -75,50 +73,15 @@ def pareto_q(joint_q: chex.Array) -> tuple[chex.Array, chex.Array]:
     return joint_q.max(axis=-3), jnp.argmax(joint_q, axis=-3).astype(jnp.int32)
 
 
-def pareto_advantage(q_plus: chex.Array, pi: chex.Array, action: chex.Array) -> chex.Array:
-    """The Pareto-AC advantage of agent i (Christianos et al. 2023):
+# The Pareto-AC advantage of agent i (Christianos et al. 2023) is COMA's body
+# with Q^{π+} in place of Q(h_i, z, ⟨·, a_-i⟩):
+#     Adv_i = Q^{π+}(h_i, z, a_i) − V^{π+}(h_i, z),  V^{π+} = Σ_a' π(a' | h_i) Q^{π+}(h_i, z, a').
+pareto_advantage = actor_critic.action_value_advantage
 
-        Adv_i = Q^{π+}(h_i, z, a_i) − V^{π+}(h_i, z),
-        V^{π+}(h_i, z) = Σ_a' π(a' | h_i) Q^{π+}(h_i, z, a').
-
-    Args:
-        q_plus: float32[..., N, A], Q^{π+} for every own action.
-        pi: float32[..., N, A], π(a' | h_i).
-        action: int32[..., N], agent i's own action a_i.
-
-    Returns:
-        float32[..., N].
-    """
-    chex.assert_equal_shape((q_plus, pi))
-    q_taken = jnp.take_along_axis(q_plus, action[..., None], axis=-1)[..., 0]
-    v_plus = jnp.sum(pi * q_plus, axis=-1)
-    return q_taken - v_plus
-
-
-def loss(
-    log_prob: chex.Array, batch: actor_critic.Batch, hparams: HParams
-) -> tuple[chex.Array, dict]:
-    """The Pareto-AC policy loss of agent i, per sample:
-
-        L(φ_i) = −(Q^{π+}(h_i, z, a_i) − V^{π+}(h_i, z)) log π(a_i | h_i; φ_i),
-
-    with the advantage of :func:`pareto_advantage` (no gradient); the runner
-    subtracts the annealed entropy bonus.
-    """
-    return -batch.advantage * log_prob, {}
-
-
-def advantages(config: Config) -> actor_critic.Advantages:
-    """Adv_i = Q^{π+} − V^{π+} from the online critic; the critic's target is
-    the on-policy n-step return bootstrapped with the target network."""
-    n = config.n_steps
-
-    def fn(traj: actor_critic.Trajectory, hparams: HParams):
-        y = rl_returns.n_step_returns(traj.r_t, traj.discount_t, traj.done_t, traj.v_tp1, n)
-        adv = pareto_advantage(traj.q_t, traj.pi_t, traj.a_t)
-        return jax.lax.stop_gradient(adv), jax.lax.stop_gradient(y)
-
-    return fn
+# The policy loss is COMA's, with the Pareto advantage:
+#     L(φ_i) = −(Q^{π+}(h_i, z, a_i) − V^{π+}(h_i, z)) log π(a_i | h_i; φ_i);
+# the runner subtracts the annealed entropy bonus.
+loss = coma.loss
 
 
 def annealed_entropy(hparams: HParams, progress: chex.Array) -> HParams:
@@ -145,22 +108,14 @@ def check_joint_actions(num_agents: int, num_actions: int, limit: int) -> int:
 
 def make(env: Environment, config: Config) -> Algorithm:
     check_joint_actions(env.num_agents, env.num_actions, config.max_joint_actions)
-    hidden = (config.hidden_size,) * config.num_layers
-    critic = make_action_value_critic(env.num_agents, env.num_actions, hidden, config.param_sharing)
+    hidden = actor_critic.hidden_sizes(config)
+    net = make_action_value_critic(env.num_agents, env.num_actions, hidden, config.param_sharing)
 
     def q_plus(params, obs, action):
-        return pareto_q(critic.joint_q_values(params, obs))[0]
+        return pareto_q(net.joint_q_values(params, obs))[0]
 
-    return actor_critic.make_actor_critic(
-        env,
-        config,
-        loss,
-        advantages(config),
-        critic=critic,
-        action_values=q_plus,
-        target_network=True,
-        schedule=annealed_entropy,
-    )
+    critic = actor_critic.QCritic(net, q_plus, env.num_agents, config.n_steps)
+    return actor_critic.make_actor_critic(env, config, loss, critic, schedule=annealed_entropy)
 
 
 __all__ = ["PARAMS", "loss", "make", "others_joint_actions", "pareto_advantage", "pareto_q"]
