@@ -22,7 +22,14 @@ consecutive steps of one environment, unrolled from the stored hidden state at
 its first step. The first ``burn_in`` steps only warm the hidden state and are
 masked out of the loss; the ``first`` flags reset the state where an episode
 starts inside the sequence. A feed-forward agent is the same mechanism with
-sequences of one step (its hidden state is an empty array). The runner turns a
+sequences of one step (its hidden state is an empty array). Chunks rather than
+EPyMARL's whole episodes: the per-environment streams need no padding to a
+maximum episode length, sampling stays uniform over steps, and a feed-forward
+learner is the one-step case of the same buffer. A sequence must span the
+distance from what is to be remembered to where it pays: on a memory game whose
+cue is 7 steps before the reward, 1-step chunks (stored state only) fail, 8-step
+chunks learn, a burn-in of 4 learns faster, and 16-step chunks learn as fast at
+2.7 times the cost of an update. The runner turns a
 sampled sequence into one :class:`LossInput` (utilities, greedy next values, team
 reward and discount, loss mask) and hands it to the algorithm's loss.
 
