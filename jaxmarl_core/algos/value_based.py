@@ -312,6 +312,11 @@ def validate(values: dict) -> None:
             f"buffer_size={values['buffer_size']} is smaller than one update's "
             f"num_envs * rollout_length = {per_update}; buffer_size must be >= {per_update}"
         )
+    if values["burn_in"] > 0 and not values["recurrent"]:
+        raise ConfigError(
+            f"burn_in={values['burn_in']} warms the hidden state of recurrent agents only; "
+            "with recurrent=false burn_in must be 0"
+        )
     length = resolved_sequence_length(values)
     if values["burn_in"] >= length:
         raise ConfigError(
@@ -325,11 +330,6 @@ def validate(values: dict) -> None:
             f"buffer_size={values['buffer_size']} keeps {per_env} steps per environment "
             f"(buffer_size // num_envs={values['num_envs']}), fewer than one sequence of "
             f"sequence_length={length}; buffer_size must be >= {length * values['num_envs']}"
-        )
-    if values["burn_in"] > 0 and not values["recurrent"]:
-        raise ConfigError(
-            f"burn_in={values['burn_in']} warms the hidden state of recurrent agents only; "
-            "with recurrent=false burn_in must be 0"
         )
 
 
