@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--efficiency", action="store_true", help="per-seed rate at S seeds")
     parser.add_argument("--algos", nargs="*", default=None, help="with --efficiency")
     parser.add_argument("--vmapped-seeds", type=int, default=64, help="S, with --efficiency")
+    parser.add_argument("--agents", choices=("mlp", "gru", "both"), default="both")
     args = parser.parse_args()
     if args.efficiency:
         return seed_efficiency(args)
@@ -144,7 +145,7 @@ def seed_efficiency(args: argparse.Namespace) -> None:
     print(f"per-seed efficiency of {s} vmapped seeds on {args.env}, {args.steps} env steps each")
     print(f"{'algo':10s} {'agents':>9s} {'1 seed s':>9s} {f'{s} seeds s':>11s} {'efficiency':>10s}")
     for algo in args.algos or jm.list_algos():
-        for recurrent in (False, True):
+        for recurrent in {"mlp": (False,), "gru": (True,), "both": (False, True)}[args.agents]:
             config = jm.make_config(
                 algo, env=args.env, total_timesteps=args.steps, num_logs=5, recurrent=recurrent
             )

@@ -24,6 +24,7 @@ def final_eval(algo: str, env: str, seeds: int = 5, **overrides) -> np.ndarray:
     return np.asarray(out.metrics["eval_return"][:, -1]), out
 
 
+@pytest.mark.slow
 def test_idqn_penalty0_reaches_optimum():
     """penalty-0, 40k steps, seeds 0-4: greedy return 250 ((A,C) or (C,A)) in >= 4 of 5.
 
@@ -33,6 +34,7 @@ def test_idqn_penalty0_reaches_optimum():
     assert np.sum(returns == 250.0) >= 4, returns
 
 
+@pytest.mark.slow
 def test_idqn_climbing_ends_at_an_equilibrium():
     """climbing, 50k steps, seeds 0-4: every seed's greedy joint action is a Nash
     equilibrium (return 275, 175 or 125); EPyMARL's IQL settles at (B,B) or (C,C).

@@ -15,6 +15,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxmarl_core.networks.layers import Dense, GRUCell
+
 
 class MLP(nn.Module):
     """ReLU MLP with a linear output layer.
@@ -32,8 +34,8 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x: chex.Array) -> chex.Array:
         for width in self.hidden:
-            x = nn.relu(nn.Dense(width, kernel_init=nn.initializers.orthogonal(2**0.5))(x))
-        return nn.Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
+            x = nn.relu(Dense(width, kernel_init=nn.initializers.orthogonal(2**0.5))(x))
+        return Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
 
 
 def with_agent_ids(x: chex.Array) -> chex.Array:
@@ -101,9 +103,9 @@ class GRUAgent(nn.Module):
     @nn.compact
     def __call__(self, carry: chex.Array, x: chex.Array) -> tuple[chex.Array, chex.Array]:
         for width in self.hidden[:-1] or self.hidden:
-            x = nn.relu(nn.Dense(width, kernel_init=nn.initializers.orthogonal(2**0.5))(x))
-        carry, y = nn.GRUCell(features=self.hidden[-1])(carry, x)
-        head = nn.Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))
+            x = nn.relu(Dense(width, kernel_init=nn.initializers.orthogonal(2**0.5))(x))
+        carry, y = GRUCell(features=self.hidden[-1])(carry, x)
+        head = Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))
         return carry, head(y)
 
 

@@ -17,6 +17,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxmarl_core.networks.agents import MLP
+from jaxmarl_core.networks.layers import Dense
 
 
 def vdn_mix(utilities: chex.Array) -> chex.Array:
@@ -49,7 +50,7 @@ class QMixer(nn.Module):
             return MLP(hidden=(self.hypernet_hidden,), out=out, name=name)(state)
 
         w1 = jnp.abs(hyper(n * e, "hyper_w1")).reshape(state.shape[:-1] + (n, e))
-        b1 = nn.Dense(e, name="hyper_b1")(state)
+        b1 = Dense(e, name="hyper_b1")(state)
         w2 = jnp.abs(hyper(e, "hyper_w2"))
         b2 = MLP(hidden=(e,), out=1, name="hyper_b2")(state)[..., 0]
         hidden = nn.elu(jnp.einsum("...n,...ne->...e", utilities, w1) + b1)
