@@ -82,7 +82,9 @@ def train_rate(
     known = params_of(algo)
     # Make the value-based learners learn from the first update, so that the
     # timed chunks include their gradient steps.
-    for key, value in {"learning_starts": 0, "batch_size": 32, "buffer_size": 10_000}.items():
+    # The buffer keeps at least 40 steps per environment, two recurrent sequences.
+    buffer_size = max(10_000, 40 * num_envs)
+    for key, value in {"learning_starts": 0, "batch_size": 32, "buffer_size": buffer_size}.items():
         if key in known:
             overrides[key] = value
     for key in ("num_minibatches",):
