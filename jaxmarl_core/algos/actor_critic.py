@@ -778,7 +778,8 @@ def env_minibatches(batch: Batch, order: chex.Array, minibatches: int) -> Batch:
     size = order.shape[0] // minibatches
 
     def split(x: chex.Array, axis: int) -> chex.Array:
-        x = jnp.take(x, order, axis=axis)
+        if minibatches > 1:  # one minibatch is the batch itself: no copy in a new order
+            x = jnp.take(x, order, axis=axis)
         x = x.reshape(x.shape[:axis] + (minibatches, size) + x.shape[axis + 1 :])
         return jnp.moveaxis(x, axis, 0)
 
