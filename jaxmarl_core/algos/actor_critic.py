@@ -51,6 +51,7 @@ from jumanji.env import Environment
 
 from jaxmarl_core.config import Config, ConfigError, Param
 from jaxmarl_core.core import returns as rl_returns
+from jaxmarl_core.core.masks import masked_mean
 from jaxmarl_core.core.optim import apply_gradients, make_optimizer
 from jaxmarl_core.core.policies import greedy, masked_categorical, sample_with_log_prob
 from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
@@ -227,11 +228,6 @@ Advantages = Callable[[Trajectory, HParams], tuple[chex.Array, chex.Array]]
 ActionValues = Callable[[Any, MultiAgentObservation, chex.Array], chex.Array]
 # schedule(hparams, progress in [0, 1]) -> hparams for this update
 Schedule = Callable[[HParams, chex.Array], HParams]
-
-
-def masked_mean(x: chex.Array, mask: chex.Array) -> chex.Array:
-    """Mean of ``x`` over the entries where ``mask`` is 1: float32[]."""
-    return (x * mask).sum() / jnp.maximum(mask.sum(), 1.0)
 
 
 def first_episode_mask(done: chex.Array) -> chex.Array:

@@ -31,6 +31,7 @@ from jaxmarl_core.algos import value_based
 from jaxmarl_core.config import Config, Param
 from jaxmarl_core.core import replay_fixes
 from jaxmarl_core.core.exploration import epsilon_greedy_probs
+from jaxmarl_core.core.masks import masked_mean
 from jaxmarl_core.core.targets import td_target
 from jaxmarl_core.types import Algorithm, HParams, Metrics, MultiAgentObservation
 
@@ -145,7 +146,7 @@ def make_loss(config: Config) -> value_based.LossFn:
         td_error = y - batch.q_taken  # [T, B, N]
 
         weight = replay_fixes.hysteretic_weights(td_error, hparams["hysteretic_beta"])
-        metrics = {"q_taken": value_based.masked_mean(batch.q_taken, batch.mask)}
+        metrics = {"q_taken": masked_mean(batch.q_taken, batch.mask)}
         if config.importance_sampling:
             current = epsilon_greedy_probs(
                 jax.lax.stop_gradient(batch.q), batch.obs.action_mask, batch.action, batch.epsilon
@@ -154,14 +155,14 @@ def make_loss(config: Config) -> value_based.LossFn:
                 current, batch.extras["behaviour_prob"], hparams["importance_clip"]
             )
             weight = weight * rho
-            metrics["importance_weight"] = value_based.masked_mean(rho, batch.mask)
+            metrics["importance_weight"] = masked_mean(rho, batch.mask)
         if config.lenient:
             leniency = batch.extras["leniency"]
             keep = replay_fixes.lenient_weights(key, td_error, leniency)
             weight = weight * keep
-            metrics["leniency"] = value_based.masked_mean(leniency, batch.mask)
-            metrics["ignored_fraction"] = 1.0 - value_based.masked_mean(keep, batch.mask)
-        return value_based.masked_mean(weight * td_error**2, batch.mask), metrics
+            metrics["leniency"] = masked_mean(leniency, batch.mask)
+            metrics["ignored_fraction"] = 1.0 - masked_mean(keep, batch.mask)
+        return masked_mean(weight * td_error**2, batch.mask), metrics
 
     return loss
 

@@ -16,6 +16,7 @@ from jumanji.env import Environment
 
 from jaxmarl_core.algos import value_based
 from jaxmarl_core.config import Config, Param
+from jaxmarl_core.core.masks import masked_mean
 from jaxmarl_core.core.targets import td_target
 from jaxmarl_core.networks.mixers import QMixer
 from jaxmarl_core.types import Algorithm, HParams, Metrics
@@ -60,8 +61,8 @@ def make_loss(mixer: QMixer) -> value_based.LossFn:
         )
         q_tot = mixer.apply(params["mixer"], batch.q_taken, z)  # [T, B]
         return (
-            value_based.masked_mean((y - q_tot) ** 2, batch.mask),
-            {"q_tot": value_based.masked_mean(q_tot, batch.mask)},
+            masked_mean((y - q_tot) ** 2, batch.mask),
+            {"q_tot": masked_mean(q_tot, batch.mask)},
         )
 
     return loss

@@ -29,6 +29,7 @@ from jumanji.env import Environment
 from jaxmarl_core.algos import value_based
 from jaxmarl_core.config import Config, ConfigError, Param
 from jaxmarl_core.core.exploration import masked_argmax
+from jaxmarl_core.core.masks import masked_mean
 from jaxmarl_core.core.targets import select, td_target
 from jaxmarl_core.networks.mixers import (
     JointActionValue,
@@ -53,7 +54,7 @@ validate = value_based.validate
 
 
 def _mean(x: chex.Array, mask: chex.Array | None) -> chex.Array:
-    return jnp.mean(x) if mask is None else value_based.masked_mean(x, mask)
+    return jnp.mean(x) if mask is None else masked_mean(x, mask)
 
 
 def td_loss(q_jt: chex.Array, y: chex.Array, mask: chex.Array | None = None) -> chex.Array:
@@ -142,7 +143,7 @@ def make_loss(
             "td_loss": l_td,
             "opt_loss": l_opt,
             "nopt_loss": l_nopt,
-            "v": value_based.masked_mean(v, mask),
+            "v": masked_mean(v, mask),
         }
         return total, metrics
 

@@ -232,12 +232,6 @@ def resolved_sequence_length(values: Any) -> int:
     return RECURRENT_SEQUENCE_LENGTH if get("recurrent") else 1
 
 
-def masked_mean(x: chex.Array, mask: chex.Array) -> chex.Array:
-    """Mean of ``x`` [T, B, ...] over the entries where ``mask`` [T, B] is 1."""
-    mask = jnp.broadcast_to(mask.reshape(mask.shape + (1,) * (x.ndim - mask.ndim)), x.shape)
-    return jnp.sum(x * mask) / jnp.maximum(jnp.sum(mask), 1.0)
-
-
 def loss_input(
     agent_net: AgentNet,
     double_q: bool,

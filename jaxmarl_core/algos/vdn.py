@@ -13,6 +13,7 @@ from jumanji.env import Environment
 
 from jaxmarl_core.algos import value_based
 from jaxmarl_core.config import Config, Param
+from jaxmarl_core.core.masks import masked_mean
 from jaxmarl_core.core.targets import td_target
 from jaxmarl_core.networks.mixers import vdn_mix
 from jaxmarl_core.types import Algorithm, HParams, Metrics
@@ -40,8 +41,8 @@ def loss(
     y = td_target(batch.team_reward, batch.team_discount, hparams["gamma"], vdn_mix(batch.q_next))
     q_tot = vdn_mix(batch.q_taken)  # [T, B]
     return (
-        value_based.masked_mean((y - q_tot) ** 2, batch.mask),
-        {"q_tot": value_based.masked_mean(q_tot, batch.mask)},
+        masked_mean((y - q_tot) ** 2, batch.mask),
+        {"q_tot": masked_mean(q_tot, batch.mask)},
     )
 
 
