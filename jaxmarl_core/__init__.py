@@ -7,9 +7,10 @@ _xla_flags.apply()
 # ruff: noqa: E402
 
 from jaxmarl_core.config import Config, ConfigError, list_algos, make_config
+from jaxmarl_core.driver import RunStopped, resume, run
 from jaxmarl_core.envs import MatrixGame, list_envs, make_env
 from jaxmarl_core.sweeps import SweepResult, grid, random_search, sweep
-from jaxmarl_core.train import TrainOutput, make_train, run
+from jaxmarl_core.train import TrainOutput, make_train
 
 __all__ = [
     "Config",
@@ -24,6 +25,8 @@ __all__ = [
     "make_env",
     "make_train",
     "random_search",
+    "resume",
     "run",
+    "RunStopped",
     "sweep",
 ]

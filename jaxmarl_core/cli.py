@@ -1,6 +1,8 @@
-"""Command line: ``jaxmarl-core list`` and ``jaxmarl-core train key=value ...``.
+"""Command line: ``jaxmarl-core list | train | eval | plot | sweep | keys``.
 
-Bad input exits with status 2 and one line on stderr, without a traceback.
+Bad input exits with status 2 and one line on stderr, without a traceback; a
+run that stops early (a signal, non-finite values, a checkpoint that cannot be
+written) exits with status 1, or 128 + the signal's number, and one line.
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from typing import Any
 USAGE = """usage:
   jaxmarl-core list
   jaxmarl-core train algo=<algo> env=<env> [seeds=N] [out=DIR] [first_seed=K] [key=value ...]
+  jaxmarl-core train resume=DIR       finish a stopped run from its newest checkpoint
+  jaxmarl-core eval DIR [checkpoint=N] [episodes=K] [render=FILE.gif]
+  jaxmarl-core plot DIR [DIR ...] [out=FILE.png] [metric=eval_return]
   jaxmarl-core sweep algo=<algo> env=<env> seeds=S [name=v1,v2,...] [name=loguniform(a,b)]
                      [samples=K] [max_parallel_runs=M] [out=DIR] [key=value ...]
   jaxmarl-core keys <algo>            config keys of an algorithm, with defaults
@@ -47,28 +52,100 @@ def parse_pairs(args: list[str]) -> dict[str, Any]:
     return pairs
 
 
+def _int_arg(pairs: dict[str, str], key: str, default: Any = None, minimum: int = 0) -> Any:
+    if key not in pairs:
+        return default
+    value = parse_value(pairs.pop(key))
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise UsageError(f"{key}={value!r} is not allowed; it must be an integer >= {minimum}")
+    return value
+
+
 def _train(args: list[str]) -> int:
     from jaxmarl_core.config import make_config
-    from jaxmarl_core.train import run
+    from jaxmarl_core.driver import resume, run
 
     pairs = parse_pairs(args)
-    for required in ("algo", "env"):
-        if required not in pairs:
-            raise UsageError(f"train needs {required}=...; see 'jaxmarl-core list'")
-    algo, env = pairs.pop("algo"), pairs.pop("env")
-    seeds = parse_value(pairs.pop("seeds", "1"))
-    first_seed = parse_value(pairs.pop("first_seed", "0"))
-    if not isinstance(first_seed, int) or isinstance(first_seed, bool) or first_seed < 0:
-        raise UsageError(f"first_seed={first_seed!r} is not allowed; it must be an integer >= 0")
-    out = pairs.pop("out", None) or f"runs/{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
-    overrides = {k: parse_value(v) for k, v in pairs.items()}
-    config = make_config(algo, env=env, **overrides)
-    result = run(config, seeds=seeds, out=out, first_seed=first_seed)
+    if "resume" in pairs:
+        out = pairs.pop("resume")
+        result = resume(out, **{k: parse_value(v) for k, v in pairs.items()})
+        if result is None:
+            print(f"run {out} has already finished; nothing to resume")
+            return 0
+    else:
+        for required in ("algo", "env"):
+            if required not in pairs:
+                raise UsageError(f"train needs {required}=...; see 'jaxmarl-core list'")
+        algo, env = pairs.pop("algo"), pairs.pop("env")
+        seeds = parse_value(pairs.pop("seeds", "1"))
+        first_seed = _int_arg(pairs, "first_seed", 0)
+        out = pairs.pop("out", None) or f"runs/{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
+        overrides = {k: parse_value(v) for k, v in pairs.items()}
+        config = make_config(algo, env=env, **overrides)
+        result = run(config, seeds=seeds, out=out, first_seed=first_seed)
     s = result.summary
     print(
         f"final greedy return {s['final_eval_return_mean']:.3f} ± {s['final_eval_return_std']:.3f}"
-        f" over {seeds} seed(s); {s['env_steps_per_second']:,.0f} env steps/s; wrote {out}"
+        f" over {s['seeds']} seed(s); training {s['env_steps_per_second']:,.0f} env steps/s "
+        f"after compilation ({s['compile_seconds']:.1f} s compiling, {s['wall_seconds']:.1f} s "
+        f"in all); wrote {out}"
     )
+    return 0
+
+
+def _eval(args: list[str]) -> int:
+    from jaxmarl_core.driver import evaluate_run
+    from jaxmarl_core.envs.episodes import format_joint_action_table
+
+    if not args or "=" in args[0]:
+        raise UsageError("eval needs a run directory: jaxmarl-core eval DIR [checkpoint=N] ...")
+    directory, pairs = args[0], parse_pairs(args[1:])
+    checkpoint = _int_arg(pairs, "checkpoint")
+    episodes = _int_arg(pairs, "episodes", minimum=1)
+    seed = _int_arg(pairs, "seed", 0)
+    render = pairs.pop("render", None)
+    if pairs:
+        raise UsageError(
+            f"eval does not take {sorted(pairs)[0]}=; it takes checkpoint, episodes, render, seed"
+        )
+    ev = evaluate_run(directory, checkpoint=checkpoint, episodes=episodes, render=render, seed=seed)
+    seeds, k = ev.returns.shape
+    print(
+        f"{ev.config.algo} on {ev.config.env_name}: checkpoint {ev.checkpoint} "
+        f"(env step {ev.env_steps:,}), {k} greedy episode(s) per seed"
+    )
+    print(f"{'seed':>6} {'mean':>10} {'std':>10} {'min':>10} {'max':>10}")
+    for s in range(seeds):
+        r = ev.returns[s]
+        print(
+            f"{ev.first_seed + s:>6} {r.mean():>10.3f} {r.std():>10.3f} "
+            f"{r.min():>10.3f} {r.max():>10.3f}"
+        )
+    means = ev.returns.mean(axis=1)
+    print(f"{'all':>6} {means.mean():>10.3f} {means.std():>10.3f}   (mean and std of seed means)")
+    if ev.joint_actions is not None:
+        print("greedy joint actions, all seeds and steps:")
+        print(format_joint_action_table(ev.joint_actions))
+    if render is not None:
+        print(f"wrote {render} (one greedy episode of seed {ev.first_seed})")
+    return 0
+
+
+def _plot(args: list[str]) -> int:
+    from jaxmarl_core.driver import check_output_file
+    from jaxmarl_core.reports import plot_runs
+
+    dirs = [a for a in args if "=" not in a]
+    pairs = parse_pairs([a for a in args if "=" in a])
+    if not dirs:
+        raise UsageError("plot needs at least one run directory: jaxmarl-core plot DIR [DIR ...]")
+    out = pairs.pop("out", "compare.png")
+    metric = pairs.pop("metric", "eval_return")
+    if pairs:
+        raise UsageError(f"plot does not take {sorted(pairs)[0]}=; it takes out and metric")
+    check_output_file(out)
+    path = plot_runs(dirs, out, metric=metric)
+    print(f"wrote {path}")
     return 0
 
 
@@ -78,6 +155,7 @@ def _is_sweep_spec(text: str) -> bool:
 
 def _sweep(args: list[str]) -> int:
     from jaxmarl_core.config import make_config
+    from jaxmarl_core.driver import check_output_dir
     from jaxmarl_core.sweeps import (
         maybe_initialize_distributed,
         parse_spec,
@@ -85,7 +163,6 @@ def _sweep(args: list[str]) -> int:
         sweep,
         write_sweep_dir,
     )
-    from jaxmarl_core.train import check_output_dir
 
     pairs = parse_pairs(args)
     for required in ("algo", "env"):
@@ -158,24 +235,36 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
+    from jaxmarl_core.driver import RunStopped
+
     try:
         if command == "list":
             return _list()
         if command == "train":
             return _train(rest)
+        if command == "eval":
+            return _eval(rest)
+        if command == "plot":
+            return _plot(rest)
         if command == "sweep":
             return _sweep(rest)
         if command == "keys":
             return _keys(rest)
-        raise UsageError(f"unknown command {command!r}; commands: list, train, sweep, keys")
+        raise UsageError(
+            f"unknown command {command!r}; commands: list, train, eval, plot, sweep, keys"
+        )
     except ValueError as err:  # ConfigError and UsageError are ValueErrors
         print(f"jaxmarl-core: error: {err}", file=sys.stderr)
         return 2
+    except RunStopped as err:
+        print(f"jaxmarl-core: {err}", file=sys.stderr)
+        return err.exit_code
     except OSError as err:
-        print(f"jaxmarl-core: error: {err.strerror}: {err.filename}", file=sys.stderr)
-        return 2
+        what = f"{err.strerror}: {err.filename}" if err.strerror else str(err)
+        print(f"jaxmarl-core: error: {what}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
-        print("jaxmarl-core: interrupted; nothing written", file=sys.stderr)
+        print("jaxmarl-core: interrupted", file=sys.stderr)
         return 130
 
 

@@ -350,11 +350,11 @@ def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 
 
     import yaml
 
-    from jaxmarl_core.train import _final_train_return
+    from jaxmarl_core.driver import final_train_return
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    final = _final_train_return(
+    final = final_train_return(
         result.metrics["episode_return"].reshape(-1, result.metrics["episode_return"].shape[-1])
     ).reshape(result.metrics["episode_return"].shape[:2])
     final_eval = result.metrics["eval_return"][..., -1]

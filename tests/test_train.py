@@ -89,9 +89,11 @@ def test_driver_writes_run_directory(tmp_path):
     out = tmp_path / "run"
     result = jm.run(config, seeds=2, out=out, progress=False)
     assert sorted(p.name for p in out.iterdir()) == [
+        "checkpoints",
         "config.yaml",
         "metrics.csv",
         "returns.png",
+        "run.json",
         "summary.json",
     ]
     summary = json.loads((out / "summary.json").read_text())
@@ -108,7 +110,9 @@ def test_driver_writes_run_directory(tmp_path):
         "final_eval_return_per_seed",
         "wall_seconds",
         "compile_seconds",
+        "train_seconds",
         "env_steps_per_second",
+        "env_steps_per_second_with_compile",
     ):
         assert key in summary
     assert summary["seeds"] == 2 and len(summary["final_eval_return_per_seed"]) == 2
