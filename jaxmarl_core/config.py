@@ -158,6 +158,13 @@ def list_algos() -> list[str]:
         try:
             importlib.import_module(f"jaxmarl_core.algos.{algo}")
         except ModuleNotFoundError as err:
+    "checkpoint_every": Param(
+        10, int, "logging steps between checkpoints, and one at the end; 0 = none", low=0
+    ),
+    "keep_checkpoints": Param(2, int, "how many of the newest checkpoints to keep", low=1),
+    "logger": Param(
+        "csv", str, "metrics.csv, or metrics.csv and TensorBoard", choices=("csv", "tensorboard")
+    ),
             if err.name != f"jaxmarl_core.algos.{algo}":
                 raise
             continue
