@@ -20,7 +20,6 @@ as the first (still a valid draw from the reset distribution).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import chex
@@ -28,11 +27,8 @@ import jax
 import jax.numpy as jnp
 from jumanji.env import Environment
 
+from jaxmarl_core.envs.episodes import Policy, greedy_returns
 from jaxmarl_core.types import MultiAgentObservation
-
-# policy(obs [B], carry, key) -> (actions int32[B, N], carry): the carry is the
-# agents' memory (hidden states; an empty array for feed-forward agents).
-Policy = Callable[[MultiAgentObservation, Any, chex.PRNGKey], tuple[chex.Array, Any]]
 
 
 class VecEnvState(NamedTuple):
@@ -180,28 +176,10 @@ def evaluate(
     Each episode runs from its own reset for at most ``env.episode_length``
     steps; rewards after the first end of an episode are not counted. ``carry``
     is the policy's memory at the start of every episode ([num_episodes, ...];
-    None for a memoryless policy), passed from step to step.
+    None for a memoryless policy), passed from step to step. The episodes are
+    those of :func:`jaxmarl_core.envs.episodes.greedy_returns` for the same key.
 
     Returns:
         float32[]: the mean team return.
     """
-    reset_key, key = jax.random.split(key)
-    env_state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
-
-    def body(loop, step_key):
-        env_state, obs, memory, alive, total = loop
-        actions, memory = policy(obs, memory, step_key)
-        env_state, ts = jax.vmap(env.step)(env_state, actions)
-        total = total + jnp.where(alive, ts.extras["team_reward"], 0.0)
-        alive = alive & ~ts.last()
-        return (env_state, ts.observation, memory, alive, total), None
-
-    init = (
-        env_state,
-        ts.observation,
-        carry,
-        jnp.ones((num_episodes,), bool),
-        jnp.zeros((num_episodes,), jnp.float32),
-    )
-    (*_, total), _ = jax.lax.scan(body, init, jax.random.split(key, env.episode_length))
-    return total.mean()
+    return greedy_returns(env, policy, key, num_episodes, carry).mean()
