@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 USAGE = """usage:
@@ -20,6 +21,7 @@ USAGE = """usage:
   jaxmarl-core plot DIR [DIR ...] [out=FILE.png] [metric=eval_return]
   jaxmarl-core sweep algo=<algo> env=<env> seeds=S [name=v1,v2,...] [name=loguniform(a,b)]
                      [samples=K] [max_parallel_runs=M] [out=DIR] [key=value ...]
+  jaxmarl-core sweep resume=DIR       finish a stopped sweep (finished batches are kept)
   jaxmarl-core keys <algo>            config keys of an algorithm, with defaults
 """
 
@@ -157,14 +159,24 @@ def _sweep(args: list[str]) -> int:
     from jaxmarl_core.config import make_config
     from jaxmarl_core.driver import check_output_dir
     from jaxmarl_core.sweeps import (
-        maybe_initialize_distributed,
+        load_sweep_dir,
         parse_spec,
-        summarize_sweep,
-        sweep,
-        write_sweep_dir,
+        start_sweep_dir,
     )
 
     pairs = parse_pairs(args)
+    if "resume" in pairs:
+        out = Path(pairs.pop("resume"))
+        if pairs:
+            raise UsageError(
+                f"sweep resume= continues the sweep stored in {out}; it takes no other keys "
+                f"({sorted(pairs)[0]}= given)"
+            )
+        config, settings, seeds, first_seed, max_parallel = load_sweep_dir(out)
+        if (out / "sweep.json").is_file():
+            print(f"sweep {out} has already finished; nothing to resume")
+            return 0
+        return _run_sweep(config, settings, seeds, first_seed, max_parallel, out)
     for required in ("algo", "env"):
         if required not in pairs:
             raise UsageError(f"sweep needs {required}=...; see 'jaxmarl-core list'")
@@ -183,9 +195,22 @@ def _sweep(args: list[str]) -> int:
         raise UsageError("sweep needs at least one name=v1,v2,... or name=loguniform(a,b)")
     settings = parse_spec(config, spec, samples)
     out = check_output_dir(out)
+    start_sweep_dir(out, config, settings, seeds, first_seed, max_parallel)
+    return _run_sweep(config, settings, seeds, first_seed, max_parallel, out)
+
+
+def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out: Path) -> int:
+    from jaxmarl_core.sweeps import (
+        maybe_initialize_distributed,
+        summarize_sweep,
+        sweep,
+        write_sweep_dir,
+    )
+
     maybe_initialize_distributed()
     print(
-        f"sweeping {algo} on {env}: {len(settings)} settings x {seeds} seeds -> {out}",
+        f"sweeping {config.algo} on {config.env_name}: {len(settings)} settings x {seeds} "
+        f"seeds -> {out}",
         file=sys.stderr,
     )
     result = sweep(
@@ -195,6 +220,7 @@ def _sweep(args: list[str]) -> int:
         first_seed=first_seed,
         max_parallel_runs=max_parallel,
         progress=True,
+        out=out,
     )
     write_sweep_dir(out, config, result, first_seed)
     best = summarize_sweep(result)[0]

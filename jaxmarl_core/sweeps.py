@@ -196,6 +196,7 @@ def sweep(
     devices: Sequence[jax.Device] | None = None,
     memory_budget: float | None = None,
     progress: bool = False,
+    out: str | os.PathLike | None = None,
 ) -> SweepResult:
     """Runs every (setting, seed) pair of ``config`` in one compiled program.
 
@@ -211,6 +212,9 @@ def sweep(
         devices: devices to shard the runs over; default ``jax.devices()``.
         memory_budget: bytes per device for the automatic split; default the
             device's free memory (half the host's available memory on a CPU).
+        out: a sweep directory that records each finished batch
+            (``batches/<b>.npz``, written atomically); batches already recorded
+            there are read back instead of run again (see :func:`resume_sweep`).
     """
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"seeds={seeds!r} is not allowed; seeds must be an integer >= 1")
@@ -271,7 +275,16 @@ def sweep(
     hp_all = {k: np.concatenate([v, np.repeat(v[:1], pad)]) for k, v in run_hparams.items()}
     t1 = time.perf_counter()
     chunks = []
+    records = None if out is None else _BatchRecords(out, batch, num_batches)
     for b in range(num_batches):
+        if records is not None and records.has(b):
+            chunks.append(records.read(b))
+            if progress:
+                print(
+                    f"sweep: batch {b + 1}/{num_batches} was done before; read back",
+                    file=sys.stderr,
+                )
+            continue
         part = slice(b * batch, (b + 1) * batch)
         keys = _global_array(keys_all[part], sharding)
         hp = {k: _global_array(v[part], sharding) for k, v in hp_all.items()}
@@ -283,6 +296,8 @@ def sweep(
         else:
             metrics = jax.device_get(out.metrics)
         chunks.append(metrics)
+        if records is not None and jax.process_index() == 0:
+            records.write(b, metrics)
         if progress:
             print(f"sweep: batch {b + 1}/{num_batches} done", file=sys.stderr)
     wall = time.perf_counter() - t1
@@ -301,6 +316,88 @@ def sweep(
         compile_seconds=compile_seconds,
         wall_seconds=wall,
     )
+
+
+class _BatchRecords:
+    """The finished batches of a sweep directory: ``batches/<b>.npz`` holds the
+    metrics of batch b; ``batches/layout.json`` the batch size and count, which a
+    resumed sweep must reproduce."""
+
+    def __init__(self, out: str | os.PathLike, batch: int, num_batches: int) -> None:
+        from pathlib import Path
+
+        self.path = Path(out) / "batches"
+        layout = {"batch_size": batch, "num_batches": num_batches}
+        found = self.path / "layout.json"
+        if found.is_file():
+            import json
+
+            before = json.loads(found.read_text())
+            if before != layout:
+                raise ConfigError(
+                    f"the sweep in {out} ran {before['num_batches']} batch(es) of "
+                    f"{before['batch_size']} runs; this one would run {num_batches} of {batch} "
+                    "(a different number of devices or max_parallel_runs): cannot resume it"
+                )
+        elif jax.process_index() == 0:
+            import json
+
+            self.path.mkdir(parents=True, exist_ok=True)
+            (self.path / "layout.json.tmp").write_text(json.dumps(layout) + "\n")
+            os.replace(self.path / "layout.json.tmp", found)
+
+    def has(self, b: int) -> bool:
+        return (self.path / f"{b}.npz").is_file()
+
+    def read(self, b: int) -> dict[str, np.ndarray]:
+        with np.load(self.path / f"{b}.npz") as data:
+            return {k: data[k] for k in data.files}
+
+    def write(self, b: int, metrics: dict[str, np.ndarray]) -> None:
+        tmp = self.path / f"{b}.tmp.npz"
+        np.savez(tmp, **{k: np.asarray(v) for k, v in metrics.items()})
+        os.replace(tmp, self.path / f"{b}.npz")
+
+
+def start_sweep_dir(out, config: Config, settings, seeds: int, first_seed: int, max_parallel):
+    """Writes what ``resume_sweep`` needs into a new sweep directory."""
+    import json
+
+    import yaml
+
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
+    plan = {
+        "settings": [dict(s) for s in settings],
+        "seeds": seeds,
+        "first_seed": first_seed,
+        "max_parallel_runs": max_parallel,
+    }
+    (out / "plan.json").write_text(json.dumps(plan, indent=1) + "\n")
+
+
+def load_sweep_dir(out) -> tuple[Config, list[dict[str, float]], int, int, int | None]:
+    """(config, settings, seeds, first_seed, max_parallel_runs) of a sweep directory."""
+    import json
+    from pathlib import Path
+
+    import yaml
+
+    from jaxmarl_core.config import make_config
+
+    out = Path(out)
+    if not out.is_dir():
+        raise ConfigError(f"sweep directory {str(out)!r} does not exist")
+    if not (out / "plan.json").is_file() or not (out / "config.yaml").is_file():
+        raise ConfigError(f"{str(out)!r} is not a sweep directory (no plan.json and config.yaml)")
+    values = yaml.safe_load((out / "config.yaml").read_text())
+    plan = json.loads((out / "plan.json").read_text())
+    config = make_config(values.pop("algo"), env=values.pop("env"), **values)
+    max_parallel = plan["max_parallel_runs"]
+    layout = out / "batches" / "layout.json"
+    if layout.is_file():  # the batches must be the ones already run, whatever memory is free now
+        max_parallel = json.loads(layout.read_text())["batch_size"]
+    return config, plan["settings"], plan["seeds"], plan["first_seed"], max_parallel
 
 
 # ---------------------------------------------------------------------------

@@ -97,7 +97,10 @@ def test_cli_sweep_writes_outputs(tmp_path, capsys):
     assert main(args) == 0
     files = sorted(p.name for p in out.iterdir())
     assert files == [
+        "batches",
         "best_config.yaml",
+        "config.yaml",
+        "plan.json",
         "sweep.csv",
         "sweep.json",
         "sweep.png",
@@ -169,3 +172,41 @@ def test_one_and_four_devices_agree_and_compile_once():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TRACES 1 4 2" in proc.stdout and "SAME" in proc.stdout, proc.stdout
+
+
+def test_sweep_killed_in_its_second_batch_resumes_without_rerunning_the_first(tmp_path, capsys):
+    """SIGKILL once batch 1 of 3 is recorded; ``sweep resume=`` reads batch 1
+    back, runs the rest, and writes the same outputs as an uninterrupted sweep
+    (timings in sweep.json apart)."""
+    import signal
+    import subprocess
+    import time
+
+    args = ["sweep", "algo=idqn", "env=penalty-0", "seeds=2", "lr=1e-3,3e-3,1e-2"]
+    args += ["max_parallel_runs=2", "total_timesteps=20000", "num_logs=4", "hidden_size=16"]
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    code = "import sys; from jaxmarl_core.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args, f"out={killed}"], stderr=subprocess.DEVNULL
+    )
+    assert main([*args, f"out={whole}"]) == 0
+    first = killed / "batches" / "0.npz"
+    while not first.exists() and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    assert not (killed / "sweep.json").exists() and not (killed / "batches" / "2.npz").exists()
+    capsys.readouterr()
+
+    assert main(["sweep", f"resume={killed}"]) == 0
+    err = capsys.readouterr().err
+    assert "batch 1/3 was done before; read back" in err
+    assert "batch 3/3 done" in err
+    for name in ("sweep.csv", "sweep_summary.csv", "best_config.yaml"):
+        assert (killed / name).read_bytes() == (whole / name).read_bytes(), name
+    a, b = (json.loads((d / "sweep.json").read_text()) for d in (whole, killed))
+    for timing in ("compile_seconds", "wall_seconds"):
+        a.pop(timing), b.pop(timing)
+    assert a == b
+    assert main(["sweep", f"resume={killed}"]) == 0  # finished: nothing to do
+    assert "already finished" in capsys.readouterr().out
