@@ -124,6 +124,7 @@ class Checkpoints:
     def save(self, step: int, state: Any, metrics: dict[str, np.ndarray], meta: dict) -> None:
         """Writes checkpoint ``step``; raises CheckpointError (one line) if it cannot."""
         ocp = self._ocp
+        shapes = {k: [list(np.shape(v)), str(np.asarray(v).dtype)] for k, v in metrics.items()}
         try:
             manager = self._open()
             manager.save(
@@ -131,7 +132,7 @@ class Checkpoints:
                 args=ocp.args.Composite(
                     state=ocp.args.StandardSave(_flatten(state)),
                     history=ocp.args.StandardSave({k: np.asarray(v) for k, v in metrics.items()}),
-                    meta=ocp.args.JsonSave({**meta, "step": step}),
+                    meta=ocp.args.JsonSave({**meta, "step": step, "history": shapes}),
                 ),
                 force=True,
             )
@@ -197,13 +198,13 @@ class Checkpoints:
 
     def _read(self, step: int, abstract_state: Any) -> Checkpoint:
         ocp = self._ocp
-        folder = self.path / str(step)
-        metrics_meta = ocp.StandardCheckpointer().metadata(folder / "history")
-        metrics_tree = getattr(metrics_meta, "item_metadata", metrics_meta)
+        manager = self._open()
+        meta = manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore())).meta
         abstract_metrics = {
-            k: jax.ShapeDtypeStruct(tuple(v.shape), v.dtype) for k, v in dict(metrics_tree).items()
+            k: jax.ShapeDtypeStruct(tuple(shape), np.dtype(dtype))
+            for k, (shape, dtype) in meta.pop("history").items()
         }
-        restored = self._open().restore(
+        restored = manager.restore(
             step,
             args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(_flatten(abstract_state)),
@@ -213,4 +214,4 @@ class Checkpoints:
         )
         state = _unflatten(abstract_state, dict(restored.state))
         metrics = {k: np.asarray(v) for k, v in dict(restored.history).items()}
-        return Checkpoint(step=step, state=state, metrics=metrics, meta=dict(restored.meta))
+        return Checkpoint(step=step, state=state, metrics=metrics, meta=meta)

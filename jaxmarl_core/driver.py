@@ -612,6 +612,11 @@ def evaluate_run(
     ckpts = Checkpoints(directory)
     if not ckpts.steps():
         raise ConfigError(f"run {str(directory)!r} has no checkpoints to evaluate")
+    if checkpoint is not None and checkpoint not in ckpts.steps():
+        raise ConfigError(
+            f"run {str(directory)!r} has no checkpoint {checkpoint}; it has "
+            f"{', '.join(map(str, ckpts.steps()))}"
+        )
     init_v = jax.vmap(algo.init, in_axes=(0, None))
     abstract = jax.eval_shape(init_v, seed_keys(seeds, first_seed), config.hparams)
     found = ckpts.restore(abstract, step=checkpoint, move_aside=False)
