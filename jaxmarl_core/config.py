@@ -25,6 +25,7 @@ from types import MappingProxyType
 from typing import Any
 
 import jax.numpy as jnp
+import numpy as np
 from jumanji.env import Environment
 
 ALGOS = (
@@ -40,6 +41,10 @@ ALGOS = (
     "coma",
     "pac",
 )
+
+
+# The largest integer value a key may take: integers become int32 in the compiled program.
+INT32_MAX = int(np.iinfo(np.int32).max)
 
 
 class ConfigError(ValueError):
@@ -96,23 +101,47 @@ class Param:
                 value = int(value)
             if not isinstance(value, int):
                 raise bad
+            if not -INT32_MAX <= value <= INT32_MAX:
+                # Integer keys become int32 shapes and counters in the compiled program.
+                raise ConfigError(
+                    f"{name}={value!r} is not allowed; {name} must be {self.allowed()} "
+                    f"and at most {INT32_MAX} in absolute value"
+                )
         elif self.kind is float:
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise bad
-            value = float(value)
-            if not math.isfinite(value):
+            try:
+                value = float(value)
+            except OverflowError:
+                raise bad from None
+            if not (math.isfinite(value) and self._in_bounds(value)):
                 raise bad
+            # Floats enter the program as float32: the rounded value must be allowed too
+            # (1e39 would become inf, 1e-50 would become 0).
+            with np.errstate(over="ignore", under="ignore"):
+                as_float32 = float(np.float32(value))
+            if not (math.isfinite(as_float32) and self._in_bounds(as_float32)):
+                raise ConfigError(
+                    f"{name}={value!r} is not allowed: as a float32 it is {as_float32}; "
+                    f"{name} must be {self.allowed()}"
+                )
         elif self.kind is str:
             if not isinstance(value, str):
                 raise bad
             if self.choices is not None and value not in self.choices:
                 raise bad
             return value
-        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
-            raise bad
-        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+        if not self._in_bounds(value):
             raise bad
         return value
+
+    def _in_bounds(self, value: float) -> bool:
+        """Whether a number lies within ``low`` and ``high``."""
+        if self.low is not None and (value < self.low or (self.low_open and value == self.low)):
+            return False
+        if self.high is not None and (value > self.high or (self.high_open and value == self.high)):
+            return False
+        return True
 
 
 COMMON_PARAMS: dict[str, Param] = {
@@ -129,6 +158,13 @@ COMMON_PARAMS: dict[str, Param] = {
     ),
     "num_eval_episodes": Param(8, int, "greedy evaluation episodes at each logging step", low=1),
     "num_logs": Param(50, int, "logging steps over the run", low=1),
+    "checkpoint_every": Param(
+        10, int, "logging steps between checkpoints, and one at the end; 0 = none", low=0
+    ),
+    "keep_checkpoints": Param(2, int, "how many of the newest checkpoints to keep", low=1),
+    "logger": Param(
+        "csv", str, "metrics.csv, or metrics.csv and TensorBoard", choices=("csv", "tensorboard")
+    ),
     "lr": Param(5e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
     "gamma": Param(0.99, float, "discount factor", low=0.0, high=1.0, traced=True),
     "max_grad_norm": Param(
@@ -158,13 +194,6 @@ def list_algos() -> list[str]:
         try:
             importlib.import_module(f"jaxmarl_core.algos.{algo}")
         except ModuleNotFoundError as err:
-    "checkpoint_every": Param(
-        10, int, "logging steps between checkpoints, and one at the end; 0 = none", low=0
-    ),
-    "keep_checkpoints": Param(2, int, "how many of the newest checkpoints to keep", low=1),
-    "logger": Param(
-        "csv", str, "metrics.csv, or metrics.csv and TensorBoard", choices=("csv", "tensorboard")
-    ),
             if err.name != f"jaxmarl_core.algos.{algo}":
                 raise
             continue
@@ -244,7 +273,15 @@ def make_config(algo: str, env: str | Environment = "climbing", **overrides: Any
     params = params_of(algo)
     if not (isinstance(env, str) or isinstance(env, Environment)):
         raise ConfigError(f"env must be an environment name or instance, got {env!r}")
-    env_kwargs = dict(overrides.pop("env_kwargs", None) or {})
+    given_env_kwargs = overrides.pop("env_kwargs", None)
+    if given_env_kwargs is None:
+        given_env_kwargs = {}
+    if not isinstance(given_env_kwargs, Mapping):
+        raise ConfigError(
+            f"env_kwargs={given_env_kwargs!r} is not allowed; env_kwargs must be a mapping "
+            "of the environment's option names to values, e.g. {'episode_length': 1}"
+        )
+    env_kwargs = dict(given_env_kwargs)
     for key in [k for k in overrides if k.startswith("env_kwargs.")]:
         env_kwargs[key.split(".", 1)[1]] = overrides.pop(key)
     unknown = sorted(set(overrides) - set(params))

@@ -40,8 +40,16 @@ _UNREACHABLE_TIME_LIMIT = int(np.iinfo(np.int32).max)
 
 
 def _check_int(name: str, key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"{name}: {key} must be an integer >= {minimum}, got {value!r}")
+    """``value`` as an int in ``[minimum, int32 max]`` (sizes, counts and levels are int32)."""
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, int | np.integer)
+        or not minimum <= value <= _UNREACHABLE_TIME_LIMIT
+    ):
+        raise ValueError(
+            f"{name}: {key} must be an integer >= {minimum} and <= {_UNREACHABLE_TIME_LIMIT}, "
+            f"got {value!r}"
+        )
     return int(value)
 
 
@@ -298,6 +306,12 @@ def make_lbf(
     episode_length = _check_int(name, "episode_length", episode_length, 1)
     individual_rewards = _check_bool(name, "individual_rewards", individual_rewards)
     force_coop = _check_bool(name, "force_coop", force_coop)
+    if num_agents * max_agent_level > _UNREACHABLE_TIME_LIMIT:
+        # Jumanji's highest food level, num_agents * max_agent_level, is an int32.
+        raise ValueError(
+            f"{name}: the number of agents times max_agent_level must be <= "
+            f"{_UNREACHABLE_TIME_LIMIT}, got {num_agents} * {max_agent_level}"
+        )
     if sight is None:
         fov = grid_size
     else:
@@ -381,26 +395,33 @@ def make_rware(
     individual_rewards = _check_bool(name, "individual_rewards", individual_rewards)
     shelf_rows, shelf_columns = RWARE_SIZES[size]
     queue = _request_queue_size(difficulty, num_agents)
-    generator = RwareGenerator(
-        shelf_rows=shelf_rows,
-        shelf_columns=shelf_columns,
-        column_height=RWARE_COLUMN_HEIGHT,
-        num_agents=num_agents,
-        sensor_range=RWARE_SENSOR_RANGE,
-        request_queue_size=queue,
-    )
-    rows, cols = generator.grid_size
+
+    def generator_for(robots: int, requests: int) -> RwareGenerator:
+        return RwareGenerator(
+            shelf_rows=shelf_rows,
+            shelf_columns=shelf_columns,
+            column_height=RWARE_COLUMN_HEIGHT,
+            num_agents=robots,
+            sensor_range=RWARE_SENSOR_RANGE,
+            request_queue_size=requests,
+        )
+
+    # The layout does not depend on the robots or the queue: check against it before
+    # Jumanji computes with them (it overflows int32 on huge counts).
+    layout = generator_for(1, 1)
+    rows, cols = layout.grid_size
     if num_agents > rows * cols:
         raise ValueError(
             f"{name}: {num_agents} robots do not fit on the {rows}x{cols} {size} warehouse; "
             f"at most {rows * cols}"
         )
-    num_shelves = int(generator.shelf_ids.shape[0])
+    num_shelves = int(layout.shelf_ids.shape[0])
     if queue >= num_shelves:
         raise ValueError(
             f"{name}: a request queue of {queue} shelves ({difficulty}, {num_agents} robots) "
             f"needs more than {queue} shelves, but the {size} warehouse has {num_shelves}"
         )
+    generator = generator_for(num_agents, queue)
     return RWARE(
         name=name,
         generator=generator,
