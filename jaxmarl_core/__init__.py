@@ -6,8 +6,9 @@ _xla_flags.apply()
 
 # ruff: noqa: E402
 
+from jaxmarl_core.chunks import RunStopped
 from jaxmarl_core.config import Config, ConfigError, list_algos, make_config
-from jaxmarl_core.driver import RunStopped, resume, run
+from jaxmarl_core.driver import resume, run
 from jaxmarl_core.envs import MatrixGame, list_envs, make_env
 from jaxmarl_core.sweeps import SweepResult, grid, random_search, sweep
 from jaxmarl_core.train import TrainOutput, make_train

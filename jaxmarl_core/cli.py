@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    from jaxmarl_core.driver import RunStopped
+    from jaxmarl_core.chunks import RunStopped
 
     try:
         if command == "list":

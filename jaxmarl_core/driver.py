@@ -20,26 +20,23 @@ parameter, which keeps the last good checkpoint instead.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import signal
 import sys
 import tempfile
-import threading
 import time
 import warnings
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from jaxmarl_core.checkpoints import Checkpoints
+from jaxmarl_core.chunks import compile_programs, runs_of, start_runs, train_runs
 from jaxmarl_core.config import Config, ConfigError, make_config
-from jaxmarl_core.train import Schedule, make_algorithm, make_chunk, schedule, seed_keys
+from jaxmarl_core.train import Schedule, make_algorithm, schedule, seed_keys
 
 RUN_FILE = "run.json"
 # Fields of summary.json that measure time: they differ between any two runs.
@@ -51,17 +48,6 @@ TIMING_KEYS = (
     "env_steps_per_second_with_compile",
     "sessions",
 )
-# Metrics that may be NaN in a healthy run (no training episode ended).
-_MAY_BE_NAN = ("episode_return",)
-
-
-class RunStopped(Exception):
-    """Training stopped before its end (signal, non-finite values, unwritable
-    checkpoint); ``exit_code`` is the command line's exit status."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
 
 
 class RunResult(NamedTuple):
@@ -205,15 +191,6 @@ def _tensorboard_writer():
     return SummaryWriter
 
 
-def write_metrics_csv(path: Path, metrics: dict[str, np.ndarray], first_seed: int = 0) -> None:
-    """All of ``metrics`` ([seeds, num_logs] arrays) as ``metrics.csv`` at once."""
-    columns = _columns(metrics)
-    lines = ["seed," + ",".join(columns)]
-    for t in range(metrics["env_steps"].shape[1]):
-        lines += _csv_rows({k: v[:, t] for k, v in metrics.items()}, columns, first_seed)
-    path.write_text("\n".join(lines) + "\n")
-
-
 # ---------------------------------------------------------------------------
 # Progress, signals, checks
 
@@ -248,46 +225,6 @@ class _Progress:
     def close(self) -> None:
         if self.tty:
             self.stream.write("\n")
-
-
-@contextlib.contextmanager
-def _caught_signals():
-    """Records SIGINT and SIGTERM instead of dying (a second one acts as usual).
-    Yields the list of caught signal numbers. A no-op outside the main thread."""
-    caught: list[int] = []
-    previous = {}
-
-    def handler(signum, frame):
-        caught.append(signum)
-        signal.signal(signum, previous[signum])
-
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            previous[sig] = signal.signal(sig, handler)
-    try:
-        yield caught
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def _params_finite(state: Any) -> jax.Array:
-    """bool[]: every floating-point parameter of one learner state is finite."""
-    leaves = [x for x in jax.tree.leaves(state.params) if jnp.issubdtype(x.dtype, jnp.floating)]
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
-
-
-def _first_non_finite(step: dict[str, np.ndarray], params_ok: np.ndarray) -> tuple[str, int] | None:
-    """(what, seed index) of the first non-finite metric or parameter, or None."""
-    for name in sorted(step):
-        if name in _MAY_BE_NAN:
-            continue
-        bad = ~np.isfinite(np.asarray(step[name], np.float64))
-        if bad.any():
-            return name, int(np.argmax(bad))
-    if not params_ok.all():
-        return "parameters", int(np.argmin(params_ok))
-    return None
 
 
 # ---------------------------------------------------------------------------
@@ -351,54 +288,34 @@ def resume(
 def _drive(
     config: Config, seeds: int, first_seed: int, out: Path | None, progress: bool, resume: bool
 ) -> RunResult:
-    env, algo = make_algorithm(config)
-    sched = schedule(config, algo)
-    chunk = make_chunk(config, env, algo, sched)
-    hparams = config.hparams
+    t0 = time.perf_counter()
     stream = sys.stderr
-    per_log = sched.updates_per_log * sched.steps_per_update
-
-    keys = seed_keys(seeds, first_seed)
-    init_keys, eval_keys = jax.vmap(jax.random.split, out_axes=1)(keys)
-    eval_keys = jax.vmap(lambda k: jax.random.split(k, sched.num_logs), out_axes=1)(eval_keys)
-    init_v = jax.jit(jax.vmap(algo.init, in_axes=(0, None)))
-    chunk_v = jax.jit(jax.vmap(chunk, in_axes=(0, None, 0)), donate_argnums=0)
-    finite_v = jax.jit(jax.vmap(_params_finite))
+    programs = compile_programs(config, seeds)
+    runs = runs_of(np.asarray(seed_keys(seeds, first_seed)), config.hparams)
     ckpts = (
         Checkpoints(out, config.keep_checkpoints)
         if out is not None and config.checkpoint_every > 0
         else None
     )
+    start = start_runs(programs, runs, ckpts, resume, report=stream)
+    if resume and start.step == 0 and progress:
+        print(f"no usable checkpoint in {out}; starting from the beginning", file=stream)
+    jax.block_until_ready(start.state)
+    past, sched = start.meta, programs.sched
+    compile_seconds = programs.compile_seconds
 
-    t0 = time.perf_counter()
-    start = None
-    if resume:
-        start = ckpts.restore(jax.eval_shape(init_v, init_keys, hparams), report=stream)
-        if start is None and progress:
-            print(f"no usable checkpoint in {out}; starting from the beginning", file=stream)
-    if start is None:
-        state, step0, history, past = init_v(init_keys, hparams), 0, [], {}
-    else:
-        state, step0, past = start.state, start.step, start.meta
-        history = [{k: v[:, t] for k, v in start.metrics.items()} for t in range(step0)]
-    compiled = chunk_v.lower(state, hparams, eval_keys[0]).compile()
-    jax.block_until_ready(state)
-    compile_seconds = time.perf_counter() - t0
-
-    log = MetricsLog(out, first_seed, config.logger, history) if out is not None else None
+    log = MetricsLog(out, first_seed, config.logger, start.history) if out is not None else None
     if progress:
         print(
-            f"{'resuming' if start else 'training'} {config.algo} on {config.env_name}: "
+            f"{'resuming' if start.step else 'training'} {config.algo} on {config.env_name}: "
             f"{seeds} seed(s), {sched.env_steps:,} env steps each"
-            + (f", from logging step {step0}/{sched.num_logs}" if start else "")
+            + (f", from logging step {start.step}/{sched.num_logs}" if start.step else "")
             + (f" -> {out}" if out else ""),
             file=stream,
         )
     bar = _Progress(sched.num_logs, stream, progress)
-    train_seconds = 0.0
-    last_checkpoint = step0 if start else None
 
-    def timing() -> dict[str, float]:
+    def timing(train_seconds: float) -> dict[str, float]:
         return {
             "train_seconds": past.get("train_seconds", 0.0) + train_seconds,
             "compile_seconds": past.get("compile_seconds", 0.0) + compile_seconds,
@@ -406,64 +323,33 @@ def _drive(
             "sessions": past.get("sessions", 0) + 1,
         }
 
-    def save(done: int) -> None:
-        metrics = {k: np.stack([h[k] for h in history], axis=1) for k in history[0]}
-        ckpts.save(done, state, metrics, timing())
+    def on_step(done: int, step: dict[str, np.ndarray], sps: float) -> None:
+        if log is not None:
+            log.append(step)
+        bar.update(done, float(np.nanmean(step["episode_return"])), sps)
 
-    with _caught_signals() if out is not None else contextlib.nullcontext([]) as caught:
-        for i in range(step0, sched.num_logs):
-            t = time.perf_counter()
-            state, metrics = compiled(state, hparams, eval_keys[i])
-            step = jax.device_get(metrics)
-            params_ok = np.asarray(finite_v(state))
-            train_seconds += time.perf_counter() - t
-            step["env_steps"] = np.full((seeds,), (i + 1) * per_log, np.int32)
-            bad = _first_non_finite(step, params_ok)
-            if bad is not None:
-                bar.close()
-                kept = (
-                    f"the last good checkpoint is {last_checkpoint} ({ckpts.path})"
-                    if last_checkpoint
-                    else "there is no checkpoint"
-                )
-                raise RunStopped(
-                    f"non-finite {bad[0]} at logging step {i + 1} (env step {(i + 1) * per_log}) "
-                    f"in seed {first_seed + bad[1]}; training stopped, {kept}",
-                    exit_code=1,
-                )
-            history.append(step)
-            if log is not None:
-                log.append(step)
-            done = i + 1
-            sps = seeds * (done - step0) * per_log / train_seconds
-            bar.update(done, float(np.nanmean(step["episode_return"])), sps)
-            due = done % config.checkpoint_every == 0 or done == sched.num_logs
-            if ckpts is not None and (due or caught):
-                save(done)
-                last_checkpoint = done
-            if caught and done < sched.num_logs:
-                bar.close()
-                name = signal.Signals(caught[0]).name
-                if ckpts is None:
-                    after = "no checkpoint (checkpoint_every=0)"
-                else:
-                    after = (
-                        f"checkpoint {done} written; resume with: jaxmarl-core train resume={out}"
-                    )
-                raise RunStopped(
-                    f"stopped by {name} after logging step {done}/{sched.num_logs}; {after}",
-                    exit_code=128 + caught[0],
-                )
-    bar.close()
-    if log is not None:
-        log.close()
-
-    metrics = {k: np.stack([h[k] for h in history], axis=1) for k in history[0]}
-    summary = summarize(config, metrics, seeds, first_seed, sched, timing())
+    try:
+        done = train_runs(
+            programs,
+            runs,
+            start,
+            ckpts,
+            config.checkpoint_every,
+            meta=timing,
+            on_step=on_step,
+            stop_on_non_finite=True,
+            run_names=lambda r: f"seed {first_seed + r}",
+            resume_hint=f"resume with: jaxmarl-core train resume={out}",
+        )
+    finally:
+        bar.close()
+        if log is not None:
+            log.close()
+    summary = summarize(config, done.metrics, seeds, first_seed, sched, timing(done.train_seconds))
     if out is not None:
         _write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
-        plot_returns(out / "returns.png", metrics, f"{config.algo} on {config.env_name}")
-    return RunResult(metrics=metrics, summary=summary, state=state)
+        plot_returns(out / "returns.png", done.metrics, f"{config.algo} on {config.env_name}")
+    return RunResult(metrics=done.metrics, summary=summary, state=done.state)
 
 
 # ---------------------------------------------------------------------------

@@ -25,12 +25,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxmarl_core.checkpoints import Checkpoints
+from jaxmarl_core.chunks import compile_programs, runs_of, start_runs, train_runs
 from jaxmarl_core.config import Config, ConfigError, params_of
-from jaxmarl_core.train import make_train, seed_keys
+from jaxmarl_core.train import seed_keys
 
 _RANGE = re.compile(r"^(loguniform|uniform)\(\s*([^,]+?)\s*,\s*([^,]+?)\s*\)$")
 
@@ -171,22 +172,6 @@ def _device_budget(device) -> float:
     return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _bytes_needed(compiled) -> float:
-    m = compiled.memory_analysis()
-    if m is None:
-        return 0.0
-    return (
-        m.argument_size_in_bytes
-        + m.output_size_in_bytes
-        + m.temp_size_in_bytes
-        - (m.alias_size_in_bytes)
-    )
-
-
-def _global_array(host: np.ndarray, sharding: NamedSharding) -> jax.Array:
-    return jax.make_array_from_callback(host.shape, sharding, lambda idx: host[idx])
-
-
 def sweep(
     config: Config,
     settings: Sequence[Mapping[str, float]],
@@ -222,7 +207,6 @@ def sweep(
         raise ConfigError("a sweep needs at least one setting")
     devices = list(devices or jax.devices())
     ndev = len(devices)
-    train = make_train(config)
     base = {k: float(v) for k, v in config.hparams_defaults.items()}
     for setting in settings:
         for name in setting:
@@ -234,35 +218,24 @@ def sweep(
         for name in base
     }
     run_keys = np.tile(np.asarray(seed_keys(seeds, first_seed)), (num_settings, 1))
-
-    mesh = Mesh(np.array(devices), ("runs",))
-    sharding = NamedSharding(mesh, PartitionSpec("runs"))
-    program = jax.jit(jax.vmap(train), out_shardings=sharding)
+    sharding = NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
 
     def round_up(n: int) -> int:
         return ndev * math.ceil(n / ndev)
 
-    def lowered(batch: int):
-        keys = jax.ShapeDtypeStruct((batch, *run_keys.shape[1:]), run_keys.dtype, sharding=sharding)
-        hp = {
-            k: jax.ShapeDtypeStruct((batch,), jnp.float32, sharding=sharding) for k in run_hparams
-        }
-        return program.lower(keys, hp)
-
-    t0 = time.perf_counter()
     if max_parallel_runs is not None:
         if not isinstance(max_parallel_runs, int) or max_parallel_runs < 1:
             raise ConfigError(f"max_parallel_runs={max_parallel_runs!r} must be an integer >= 1")
         batch = round_up(min(num_runs, max(ndev, max_parallel_runs - max_parallel_runs % ndev)))
-        compiled = lowered(batch).compile()
+        programs = compile_programs(config, batch, sharding)
     else:
         budget = memory_budget if memory_budget is not None else _device_budget(devices[0])
         batch = round_up(num_runs)
-        compiled = lowered(batch).compile()
-        while _bytes_needed(compiled) > budget and batch > ndev:
+        programs = compile_programs(config, batch, sharding)
+        while programs.bytes_needed > budget and batch > ndev:
             batch = round_up(math.ceil(batch / 2))
-            compiled = lowered(batch).compile()
-    compile_seconds = time.perf_counter() - t0
+            programs = compile_programs(config, batch, sharding)
+    compile_seconds = programs.compile_seconds
     num_batches = math.ceil(num_runs / batch)
     if progress and num_batches > 1:
         print(
@@ -273,9 +246,13 @@ def sweep(
     pad = num_batches * batch - num_runs  # the last batch repeats run 0 to keep its shape
     keys_all = np.concatenate([run_keys, np.repeat(run_keys[:1], pad, 0)])
     hp_all = {k: np.concatenate([v, np.repeat(v[:1], pad)]) for k, v in run_hparams.items()}
+    records = None if out is None else _BatchRecords(out, batch, num_batches)
+    # Checkpoints inside a batch: one process only (orbax's multi-process writes
+    # are not wired here); with several, a stopped sweep redoes its running batch.
+    checkpointing = records is not None and config.checkpoint_every > 0
+    checkpointing = checkpointing and jax.process_count() == 1
     t1 = time.perf_counter()
     chunks = []
-    records = None if out is None else _BatchRecords(out, batch, num_batches)
     for b in range(num_batches):
         if records is not None and records.has(b):
             chunks.append(records.read(b))
@@ -286,18 +263,28 @@ def sweep(
                 )
             continue
         part = slice(b * batch, (b + 1) * batch)
-        keys = _global_array(keys_all[part], sharding)
-        hp = {k: _global_array(v[part], sharding) for k, v in hp_all.items()}
-        out = compiled(keys, hp)
-        if jax.process_count() > 1:
-            from jax.experimental import multihost_utils
-
-            metrics = multihost_utils.process_allgather(out.metrics, tiled=True)
-        else:
-            metrics = jax.device_get(out.metrics)
-        chunks.append(metrics)
+        runs = runs_of(keys_all[part], {k: v[part] for k, v in hp_all.items()}, sharding)
+        ckpts = (
+            Checkpoints(records.batch_dir(b), config.keep_checkpoints) if checkpointing else None
+        )
+        start = start_runs(programs, runs, ckpts, resume=True, report=sys.stderr, sharding=sharding)
+        if progress and start.step:
+            print(
+                f"sweep: batch {b + 1}/{num_batches} resumes from logging step {start.step}",
+                file=sys.stderr,
+            )
+        done = train_runs(
+            programs,
+            runs,
+            start,
+            ckpts,
+            config.checkpoint_every,
+            run_names=lambda r, b=b: f"run {b * batch + r}",
+            resume_hint=f"resume with: jaxmarl-core sweep resume={out}",
+        )
+        chunks.append(done.metrics)
         if records is not None and jax.process_index() == 0:
-            records.write(b, metrics)
+            records.write(b, done.metrics)
         if progress:
             print(f"sweep: batch {b + 1}/{num_batches} done", file=sys.stderr)
     wall = time.perf_counter() - t1
@@ -353,10 +340,18 @@ class _BatchRecords:
         with np.load(self.path / f"{b}.npz") as data:
             return {k: data[k] for k in data.files}
 
+    def batch_dir(self, b: int):
+        """Where batch b keeps its checkpoints while it runs."""
+        return self.path / f"running-{b}"
+
     def write(self, b: int, metrics: dict[str, np.ndarray]) -> None:
+        """Records batch b; its checkpoints are no longer needed and go."""
+        import shutil
+
         tmp = self.path / f"{b}.tmp.npz"
         np.savez(tmp, **{k: np.asarray(v) for k, v in metrics.items()})
         os.replace(tmp, self.path / f"{b}.npz")
+        shutil.rmtree(self.batch_dir(b), ignore_errors=True)
 
 
 def start_sweep_dir(out, config: Config, settings, seeds: int, first_seed: int, max_parallel):

@@ -14,7 +14,8 @@ import pytest
 
 import jaxmarl_core as jm
 from jaxmarl_core.checkpoints import CheckpointError, Checkpoints
-from jaxmarl_core.driver import TIMING_KEYS, RunStopped, load_run
+from jaxmarl_core.chunks import RunStopped
+from jaxmarl_core.driver import TIMING_KEYS, load_run
 from jaxmarl_core.train import make_algorithm, seed_keys
 
 # Small runs whose logging steps take long enough to be killed between them.

@@ -132,20 +132,21 @@ FOUR_DEVICES = textwrap.dedent(
     import jax, numpy as np
     import jaxmarl_core as jm
     import jaxmarl_core.sweeps as sw
+    import jaxmarl_core.chunks as chunks
 
     traces = [0]
-    make_train = sw.make_train
+    make_chunk = chunks.make_chunk
 
-    def counting(config):
-        train = make_train(config)
+    def counting(*args):
+        chunk = make_chunk(*args)
 
-        def wrapped(key, hparams=None):
+        def wrapped(*a):
             traces[0] += 1
-            return train(key, hparams)
+            return chunk(*a)
 
         return wrapped
 
-    sw.make_train = counting
+    chunks.make_chunk = counting
     assert len(jax.devices()) == 4
     config = jm.make_config("idqn", env="penalty-0", **SMALL)
     settings = sw.grid(config, {"lr": [1e-3, 1e-2, 3e-2]})
@@ -162,7 +163,7 @@ FOUR_DEVICES = textwrap.dedent(
 
 def test_one_and_four_devices_agree_and_compile_once():
     """With 4 host devices, 6 runs in batches of 4 (2 batches, the last padded):
-    one trace of train, results equal to the same sweep on one device."""
+    one trace of the chunk, results equal to the same sweep on one device."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
@@ -175,32 +176,36 @@ def test_one_and_four_devices_agree_and_compile_once():
 
 
 def test_sweep_killed_in_its_second_batch_resumes_without_rerunning_the_first(tmp_path, capsys):
-    """SIGKILL once batch 1 of 3 is recorded; ``sweep resume=`` reads batch 1
-    back, runs the rest, and writes the same outputs as an uninterrupted sweep
-    (timings in sweep.json apart)."""
+    """SIGKILL in batch 2 of 3, after its checkpoint at logging step 2: ``sweep
+    resume=`` reads batch 1 back, resumes batch 2 from its checkpoint, runs
+    batch 3, and writes the same outputs as an uninterrupted sweep (timings in
+    sweep.json apart)."""
     import signal
     import subprocess
     import time
 
     args = ["sweep", "algo=idqn", "env=penalty-0", "seeds=2", "lr=1e-3,3e-3,1e-2"]
-    args += ["max_parallel_runs=2", "total_timesteps=20000", "num_logs=4", "hidden_size=16"]
+    args += ["max_parallel_runs=2", "total_timesteps=20000", "num_logs=8", "hidden_size=16"]
+    args += ["checkpoint_every=2"]
     whole, killed = tmp_path / "whole", tmp_path / "killed"
     code = "import sys; from jaxmarl_core.cli import main; sys.exit(main(sys.argv[1:]))"
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args, f"out={killed}"], stderr=subprocess.DEVNULL
     )
     assert main([*args, f"out={whole}"]) == 0
-    first = killed / "batches" / "0.npz"
-    while not first.exists() and proc.poll() is None:
+    mid = killed / "batches" / "running-1" / "checkpoints" / "2" / "digest.json"
+    while not mid.exists() and proc.poll() is None:
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     assert proc.wait(timeout=60) == -signal.SIGKILL
-    assert not (killed / "sweep.json").exists() and not (killed / "batches" / "2.npz").exists()
+    assert (killed / "batches" / "0.npz").exists()
+    assert not (killed / "sweep.json").exists() and not (killed / "batches" / "1.npz").exists()
     capsys.readouterr()
 
     assert main(["sweep", f"resume={killed}"]) == 0
     err = capsys.readouterr().err
     assert "batch 1/3 was done before; read back" in err
+    assert "batch 2/3 resumes from logging step" in err
     assert "batch 3/3 done" in err
     for name in ("sweep.csv", "sweep_summary.csv", "best_config.yaml"):
         assert (killed / name).read_bytes() == (whole / name).read_bytes(), name
@@ -208,5 +213,6 @@ def test_sweep_killed_in_its_second_batch_resumes_without_rerunning_the_first(tm
     for timing in ("compile_seconds", "wall_seconds"):
         a.pop(timing), b.pop(timing)
     assert a == b
+    assert not list((killed / "batches").glob("running-*"))  # recorded batches drop checkpoints
     assert main(["sweep", f"resume={killed}"]) == 0  # finished: nothing to do
     assert "already finished" in capsys.readouterr().out
