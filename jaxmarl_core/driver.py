@@ -191,6 +191,16 @@ def _tensorboard_writer():
     return SummaryWriter
 
 
+def write_metrics_csv(path: Path, metrics: dict[str, np.ndarray], first_seed: int = 0) -> None:
+    """All of ``metrics`` ([seeds, num_logs] arrays) as one ``metrics.csv``, in
+    the row order of a run's (logging step, then seed)."""
+    columns = _columns(metrics)
+    lines = ["seed," + ",".join(columns)]
+    for t in range(metrics["env_steps"].shape[1]):
+        lines += _csv_rows({k: v[:, t] for k, v in metrics.items()}, columns, first_seed)
+    _write_atomic(path, "\n".join(lines) + "\n")
+
+
 # ---------------------------------------------------------------------------
 # Progress, signals, checks
 

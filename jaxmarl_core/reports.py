@@ -9,9 +9,9 @@ A run directory is what ``jaxmarl-core train`` writes (see DESIGN.md section 4):
 turns runs into the mean and a 95% interval over seeds at every logging step;
 :func:`plot_runs` draws those curves into one PNG.
 
-Sweep directories (``sweep.csv``, ``sweep_summary.csv``, ``best_config.yaml``)
-hold only final returns, no per-logging-step curves, so they cannot be plotted
-here yet.
+A sweep directory (``jaxmarl-core sweep``) stands for its best setting: its
+``best/`` folder holds that setting's config and the metrics of its seeds in
+the same two files.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ def _parse_float(text: str) -> float:
 
 def _check_run_dir(run_dir: PathLike) -> Path:
     path = Path(run_dir)
+    if (path / "sweep.json").is_file() and (path / "best").is_dir():
+        path = path / "best"  # a sweep: its best setting
     if not path.exists():
         raise ValueError(f"run directory {str(path)!r} does not exist")
     if not path.is_dir():
@@ -69,7 +71,7 @@ def _check_run_dir(run_dir: PathLike) -> Path:
     if missing:
         raise ValueError(
             f"{str(path)!r} is not a run directory: no {' or '.join(missing)} "
-            f"(written by `jaxmarl-core train`; sweep directories are not supported)"
+            f"(written by `jaxmarl-core train`, or a sweep's best/)"
         )
     return path
 
@@ -200,7 +202,10 @@ def mean_and_interval(
 
 
 def _labels(configs: Sequence[dict[str, Any]], dirs: Sequence[Path]) -> list[str]:
-    base = [f"{c['algo']} on {c['env']}" for c in configs]
+    base = [
+        f"{c['algo']} on {c['env']}" + (", best of sweep" if (d / "sweep.json").is_file() else "")
+        for c, d in zip(configs, dirs, strict=True)
+    ]
     labels = [
         f"{b} ({d.name})" if base.count(b) > 1 else b for b, d in zip(base, dirs, strict=True)
     ]

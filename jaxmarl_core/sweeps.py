@@ -19,6 +19,7 @@ import itertools
 import math
 import os
 import re
+import shutil
 import sys
 import time
 from collections.abc import Mapping, Sequence
@@ -442,7 +443,7 @@ def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 
 
     import yaml
 
-    from jaxmarl_core.driver import final_train_return
+    from jaxmarl_core.driver import final_train_return, write_metrics_csv
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -488,7 +489,14 @@ def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 
             + "\n"
         )
         plot_sweep(tmp / "sweep.png", result, f"{config.algo} on {config.env_name}")
+        # The best setting's seeds as a run directory's files, for `jaxmarl-core plot`.
+        (tmp / "best").mkdir()
+        (tmp / "best" / "config.yaml").write_text(yaml.safe_dump(best.to_dict(), sort_keys=False))
+        best_metrics = {k: v[summary[0]["setting"]] for k, v in result.metrics.items()}
+        write_metrics_csv(tmp / "best" / "metrics.csv", best_metrics, first_seed)
         for f in tmp.iterdir():
+            if f.is_dir():
+                shutil.rmtree(out / f.name, ignore_errors=True)
             os.replace(f, out / f.name)
 
 

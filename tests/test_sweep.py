@@ -98,6 +98,7 @@ def test_cli_sweep_writes_outputs(tmp_path, capsys):
     files = sorted(p.name for p in out.iterdir())
     assert files == [
         "batches",
+        "best",
         "best_config.yaml",
         "config.yaml",
         "plan.json",
@@ -117,6 +118,13 @@ def test_cli_sweep_writes_outputs(tmp_path, capsys):
         "rank",
     ]
     assert json.loads((out / "sweep.json").read_text())["settings"] == 2
+    # A sweep plots as its best setting's learning curve.
+    from jaxmarl_core.reports import run_curves
+
+    (curve,) = run_curves([out])
+    assert curve.label == "idqn on penalty-0, best of sweep" and curve.num_seeds == 2
+    best = (out / "best" / "metrics.csv").read_text().splitlines()
+    assert best[0].startswith("seed,env_steps,episode_return,eval_return") and len(best) == 9
 
 
 def test_cli_sweep_bad_spec_is_one_line(tmp_path, capsys, monkeypatch):
