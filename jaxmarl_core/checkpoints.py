@@ -103,13 +103,14 @@ class Checkpoints:
         self.path = Path(directory).absolute() / "checkpoints"
         self._keep = keep
         self._manager = None
+        self._pending: int | None = None  # a step being written in the background
 
     def _open(self):
         if self._manager is None:
             options = self._ocp.CheckpointManagerOptions(
                 max_to_keep=self._keep,
                 create=True,
-                enable_async_checkpointing=False,
+                enable_async_checkpointing=True,
                 cleanup_tmp_directories=True,
             )
             self._manager = self._ocp.CheckpointManager(self.path, options=options)
@@ -122,33 +123,55 @@ class Checkpoints:
         return sorted(int(p.name) for p in self.path.iterdir() if p.name.isdigit())
 
     def save(self, step: int, state: Any, metrics: dict[str, np.ndarray], meta: dict) -> None:
-        """Writes checkpoint ``step``; raises CheckpointError (one line) if it cannot."""
+        """Starts writing checkpoint ``step`` and returns; the files are written in
+        the background, while training goes on, and the checkpoint counts once
+        :meth:`close` (or the next ``save``) has given it its digest.
+
+        The state is copied to host memory first, so the caller may donate or
+        overwrite it at once. Raises CheckpointError (one line) if this or the
+        previous checkpoint cannot be written.
+        """
+        self.close()
         ocp = self._ocp
         shapes = {k: [list(np.shape(v)), str(np.asarray(v).dtype)] for k, v in metrics.items()}
+        host = {k: np.array(v) for k, v in _flatten(state).items()}
         try:
-            manager = self._open()
-            manager.save(
+            self._open().save(
                 step,
                 args=ocp.args.Composite(
-                    state=ocp.args.StandardSave(_flatten(state)),
-                    history=ocp.args.StandardSave({k: np.asarray(v) for k, v in metrics.items()}),
+                    state=ocp.args.StandardSave(host),
+                    history=ocp.args.StandardSave({k: np.array(v) for k, v in metrics.items()}),
                     meta=ocp.args.JsonSave({**meta, "step": step, "history": shapes}),
                 ),
                 force=True,
             )
-            manager.wait_until_finished()
+        except Exception as err:  # orbax wraps OS errors in its own types
+            self._failed(step, err)
+        self._pending = step
+
+    def close(self) -> None:
+        """Waits for the checkpoint being written and gives it its digest."""
+        step, self._pending = self._pending, None
+        if step is None:
+            return
+        try:
+            self._manager.wait_until_finished()
             folder = self.path / str(step)
             tmp = folder / (_DIGEST + ".tmp")
             tmp.write_text(json.dumps(_digest(folder), indent=0))
             os.replace(tmp, folder / _DIGEST)
-        except Exception as err:  # orbax wraps OS errors in its own types
-            for leftover in self.path.glob(f"{step}.orbax-checkpoint-tmp*"):
-                shutil.rmtree(leftover, ignore_errors=True)
-            reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
-            reason = reason.splitlines()[0] if reason else type(err).__name__
-            raise CheckpointError(
-                f"cannot write checkpoint {step} under {self.path}: {reason}"
-            ) from None
+        except Exception as err:
+            self._failed(step, err)
+
+    def _failed(self, step: int, err: Exception):
+        for leftover in self.path.glob(f"{step}.orbax-checkpoint-tmp*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        self._manager = None
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        reason = reason.splitlines()[0] if reason else type(err).__name__
+        raise CheckpointError(
+            f"cannot write checkpoint {step} under {self.path}: {reason}"
+        ) from None
 
     def restore(
         self,
@@ -168,6 +191,7 @@ class Checkpoints:
                 a resumed run can write that step again); False leaves the run
                 directory untouched.
         """
+        self.close()
         steps = self.steps()
         if step is not None:
             if step not in steps:

@@ -84,7 +84,7 @@ class Start(NamedTuple):
 
 class Done(NamedTuple):
     """``metrics``: name -> [R, num_logs]; ``train_seconds``: this session's
-    time in the chunks (compilation excluded)."""
+    time in the loop after compilation (chunks, logging and checkpoints)."""
 
     state: Any
     metrics: dict[str, np.ndarray]
@@ -248,7 +248,7 @@ def train_runs(
             logging steps and after the last (0: never); also after the step in
             which SIGINT or SIGTERM arrived, before stopping.
         meta: plain data to store with a checkpoint, given this session's
-            training seconds so far.
+            seconds in the loop so far.
         on_step: called after each logging step with (steps done, that step's
             metrics name -> [R], this session's env steps per second).
         stop_on_non_finite: stop (RunStopped, exit code 1) at the first
@@ -271,13 +271,16 @@ def train_runs(
         metrics = {k: np.stack([h[k] for h in history], axis=1) for k in history[0]}
         checkpoints.save(done, state, metrics, meta(train_seconds))
 
-    with caught_signals(enabled=checkpoints is not None) as caught:
+    t0 = time.perf_counter()
+    with (
+        caught_signals(enabled=checkpoints is not None) as caught,
+        contextlib.closing(checkpoints) if checkpoints else contextlib.nullcontext(),
+    ):
         for i in range(start.step, sched.num_logs):
-            t = time.perf_counter()
             state, metrics = programs.chunk(state, runs.hparams, eval_keys[:, i])
             step = _to_host(metrics)
             params_ok = np.asarray(_to_host(programs.finite(state))) if stop_on_non_finite else None
-            train_seconds += time.perf_counter() - t
+            train_seconds = time.perf_counter() - t0
             step["env_steps"] = np.full((programs.num_runs,), (i + 1) * per_log, np.int32)
             bad = _first_non_finite(step, params_ok) if stop_on_non_finite else None
             if bad is not None:
@@ -310,5 +313,6 @@ def train_runs(
                     f"stopped by {name} after logging step {done}/{sched.num_logs}; {after}",
                     exit_code=128 + caught[0],
                 )
+    # (The last checkpoint is complete here: leaving the block above waited for it.)
     metrics = {k: np.stack([h[k] for h in history], axis=1) for k in history[0]}
-    return Done(state=state, metrics=metrics, train_seconds=train_seconds)
+    return Done(state=state, metrics=metrics, train_seconds=time.perf_counter() - t0)

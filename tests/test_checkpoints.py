@@ -101,6 +101,7 @@ def test_truncated_checkpoint_is_detected_and_the_previous_used(tmp_path, capsys
     for step in (1, 2, 3):
         history = {"eval_return": np.full((2, step), step, np.float32)}
         ckpts.save(step, state, history, {"train_seconds": float(step)})
+    ckpts.close()
     assert ckpts.steps() == [2, 3]  # keep=2
     newest = tmp_path / "checkpoints" / "3"
     victim = max((p for p in newest.rglob("*") if p.is_file()), key=lambda p: p.stat().st_size)
@@ -121,6 +122,7 @@ def test_checkpoint_without_digest_counts_as_absent(tmp_path):
     ckpts = Checkpoints(tmp_path)
     ckpts.save(1, state, {"eval_return": np.zeros((2, 1), np.float32)}, {})
     ckpts.save(2, state, {"eval_return": np.zeros((2, 2), np.float32)}, {})
+    ckpts.close()
     (tmp_path / "checkpoints" / "2" / "digest.json").unlink()  # killed before the digest
     assert Checkpoints(tmp_path).restore(abstract, report=open(os.devnull, "w")).step == 1
     with pytest.raises(CheckpointError, match="no checkpoint 7"):
