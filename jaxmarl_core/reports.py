@@ -293,10 +293,18 @@ def plot_runs(dirs: Sequence[PathLike], out: PathLike, metric: str = "eval_retur
     ax = fig.add_subplot()
     colors = [f"C{i % 10}" for i in range(len(curves))]
     seeds = sorted({c.num_seeds for c in curves})
-    for curve, color in zip(curves, colors, strict=True):
+    styles = ["-", "--", ":", "-."]  # curves that coincide stay visible
+    for i, (curve, color) in enumerate(zip(curves, colors, strict=True)):
         # Runs with different numbers of seeds say how many in the legend.
         label = curve.label if len(seeds) == 1 else f"{curve.label}, {curve.num_seeds} seeds"
-        ax.plot(curve.env_steps, curve.mean, color=color, label=label)
+        ax.plot(
+            curve.env_steps,
+            curve.mean,
+            color=color,
+            linestyle=styles[i % len(styles)],
+            linewidth=2.2 - 0.4 * (i % len(styles)),
+            label=label,
+        )
         if curve.num_seeds > 1:
             ax.fill_between(
                 curve.env_steps, curve.lower, curve.upper, color=color, alpha=0.2, linewidth=0
