@@ -236,11 +236,14 @@ def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out:
 
 def _list() -> int:
     from jaxmarl_core.config import list_algos
-    from jaxmarl_core.envs import list_envs
+    from jaxmarl_core.envs.registry import FAMILIES
 
     print("algorithms: " + ", ".join(list_algos()))
-    print("environments: " + ", ".join(list_envs()))
-    print("  (any lbf[-<S>s]-<W>x<H>-<N>p-<F>f[-coop] or rware-<size>-<N>ag[-easy|-hard])")
+    print("environments, by family:")
+    for family in FAMILIES:
+        print(f"  {family.name:8s} {family.grammar}")
+        if family.prefix is not None:
+            print(f"  {'':8s} listed: {', '.join(family.examples)}")
     return 0
 
 

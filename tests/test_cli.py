@@ -29,6 +29,10 @@ def test_list(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert "idqn" in out and "climbing" in out and "lbf-8x8-2p-2f-coop" in out
+    from jaxmarl_core.envs.registry import FAMILIES
+
+    for family in FAMILIES:  # every family with the form of its names
+        assert f"  {family.name:8s} {family.grammar}" in out
 
 
 def test_train_writes_run_dir(tmp_path):

@@ -341,3 +341,18 @@ def test_bad_names_raise(name, message):
 def test_bad_env_kwargs_raise(name, kwargs, message):
     with pytest.raises(ValueError, match=message):
         make_env(name, **kwargs)
+
+
+def test_registry_families_build_their_examples_and_refuse_foreign_options():
+    """Every example name of every family builds through ``make_env``; an option
+    of another family is refused, naming the allowed ones."""
+    from jaxmarl_core.envs.registry import FAMILIES
+
+    for family in FAMILIES:
+        for name in family.examples[:2]:
+            env = make_env(name)
+            assert family.pattern.match(name) and env.num_agents >= 2, name
+        with pytest.raises(ValueError, match="not understood by"):
+            make_env(family.examples[0], not_an_option=1)
+    with pytest.raises(ValueError, match="max_agent_level"):
+        make_env("climbing", max_agent_level=2)

@@ -1,47 +1,129 @@
-"""Environment registry: names, parsing and construction.
+"""Environment registry: a table of families, each a name pattern and a factory.
 
-Names:
-- matrix games: see ``MATRIX_GAMES`` (``climbing``, ``penalty-25``, ...);
-- Level-Based Foraging: ``lbf[-<S>s]-<W>x<H>-<N>p-<F>f[-coop]`` (EPyMARL style);
-- Robot Warehouse: ``rware-<size>-<N>ag[-easy|-hard]``, size one of
+Families (``FAMILIES``, in the order names are tried):
+- ``matrix``: the named matrix games of ``MATRIX_GAMES`` (``climbing``,
+  ``penalty-25``, ...);
+- ``lbf``: Level-Based Foraging, ``lbf[-<S>s]-<W>x<H>-<N>p-<F>f[-coop]``
+  (EPyMARL style);
+- ``rware``: Robot Warehouse, ``rware-<size>-<N>ag[-easy|-hard]``, size one of
   ``tiny, small, medium, large``.
+
+A new family is one more :class:`EnvFamily` row: its pattern, its factory, the
+``env_kwargs`` it accepts and an example.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from jumanji.env import Environment
 
 from jaxmarl_core.envs.matrix import MATRIX_GAMES, MatrixGame
 
-LBF_PATTERN = re.compile(r"^lbf(?:-(\d+)s)?-(\d+)x(\d+)-(\d+)p-(\d+)f(-coop)?$")
-RWARE_PATTERN = re.compile(r"^rware-(tiny|small|medium|large)-(\d+)ag(?:-(easy|hard))?$")
 
-# Names listed by ``list_envs``; any name matching the patterns above also works.
-GRID_EXAMPLES = [
-    "lbf-8x8-2p-2f-coop",
-    "lbf-2s-8x8-2p-2f-coop",
-    "lbf-10x10-3p-3f",
-    "lbf-2s-10x10-3p-3f",
-    "lbf-15x15-4p-3f",
-    "lbf-15x15-3p-5f",
-    "rware-tiny-2ag",
-    "rware-tiny-4ag",
-    "rware-small-4ag",
-]
+class EnvFamily(NamedTuple):
+    """One row of the registry.
 
-LBF_HELP = "lbf[-<S>s]-<W>x<H>-<N>p-<F>f[-coop], e.g. lbf-8x8-2p-2f-coop or lbf-2s-10x10-3p-3f"
-RWARE_HELP = "rware-<tiny|small|medium|large>-<N>ag[-easy|-hard], e.g. rware-tiny-2ag"
+    Attributes:
+        name: the family's name, as ``jaxmarl-core list`` shows it.
+        prefix: names starting with it belong to this family; one that does
+            not match ``pattern`` is malformed (None: no prefix).
+        pattern: a full match of a name; its groups go to ``build``.
+        build: ``build(name, groups, **env_kwargs) -> Environment``.
+        options: the ``env_kwargs`` the family accepts.
+        grammar: the form of a name, for messages.
+        examples: names ``list_envs`` lists.
+    """
+
+    name: str
+    prefix: str | None
+    pattern: re.Pattern
+    build: Callable[..., Environment]
+    options: frozenset[str]
+    grammar: str
+    examples: tuple[str, ...]
+
+
+def _matrix(name: str, groups: tuple, **env_kwargs: Any) -> Environment:
+    return MatrixGame(MATRIX_GAMES[name], name=name, **env_kwargs)
+
+
+def _lbf(name: str, groups: tuple, **env_kwargs: Any) -> Environment:
+    from jaxmarl_core.envs.jumanji_envs import make_lbf
+
+    sight, width, height, players, food, coop = groups
+    return make_lbf(
+        name=name,
+        width=int(width),
+        height=int(height),
+        num_agents=int(players),
+        num_food=int(food),
+        sight=None if sight is None else int(sight),
+        force_coop=coop is not None,
+        **env_kwargs,
+    )
+
+
+def _rware(name: str, groups: tuple, **env_kwargs: Any) -> Environment:
+    from jaxmarl_core.envs.jumanji_envs import make_rware
+
+    size, agents, difficulty = groups
+    return make_rware(
+        name=name,
+        size=size,
+        num_agents=int(agents),
+        difficulty=difficulty or "normal",
+        **env_kwargs,
+    )
+
+
+FAMILIES: tuple[EnvFamily, ...] = (
+    EnvFamily(
+        name="matrix",
+        prefix=None,
+        pattern=re.compile("^(?:" + "|".join(map(re.escape, MATRIX_GAMES)) + ")$"),
+        build=_matrix,
+        options=frozenset({"episode_length"}),
+        grammar=", ".join(sorted(MATRIX_GAMES)),
+        examples=tuple(sorted(MATRIX_GAMES)),
+    ),
+    EnvFamily(
+        name="lbf",
+        prefix="lbf",
+        pattern=re.compile(r"^lbf(?:-(\d+)s)?-(\d+)x(\d+)-(\d+)p-(\d+)f(-coop)?$"),
+        build=_lbf,
+        options=frozenset({"episode_length", "individual_rewards", "max_agent_level"}),
+        grammar="lbf[-<S>s]-<W>x<H>-<N>p-<F>f[-coop], e.g. lbf-8x8-2p-2f-coop",
+        examples=(
+            "lbf-8x8-2p-2f-coop",
+            "lbf-2s-8x8-2p-2f-coop",
+            "lbf-10x10-3p-3f",
+            "lbf-2s-10x10-3p-3f",
+            "lbf-15x15-4p-3f",
+            "lbf-15x15-3p-5f",
+        ),
+    ),
+    EnvFamily(
+        name="rware",
+        prefix="rware",
+        pattern=re.compile(r"^rware-(tiny|small|medium|large)-(\d+)ag(?:-(easy|hard))?$"),
+        build=_rware,
+        options=frozenset({"episode_length", "individual_rewards"}),
+        grammar="rware-<tiny|small|medium|large>-<N>ag[-easy|-hard], e.g. rware-tiny-2ag",
+        examples=("rware-tiny-2ag", "rware-tiny-4ag", "rware-small-4ag"),
+    ),
+)
 
 
 def list_envs() -> list[str]:
-    """Registered environment names (LBF and RWARE accept any well-formed name)."""
-    return sorted(MATRIX_GAMES) + GRID_EXAMPLES
+    """Example names of every family (the pattern families accept any
+    well-formed name)."""
+    return [name for family in FAMILIES for name in family.examples]
 
 
-def _check_kwargs(name: str, kwargs: dict[str, Any], allowed: set[str]) -> None:
+def _check_kwargs(name: str, kwargs: dict[str, Any], allowed: frozenset[str]) -> None:
     unknown = sorted(set(kwargs) - allowed)
     if unknown:
         raise ValueError(
@@ -53,7 +135,7 @@ def make_env(name: str, **env_kwargs: Any) -> Environment:
     """Builds a registered environment by name.
 
     Args:
-        name: a name from ``list_envs()`` or a well-formed LBF / RWARE name.
+        name: a name of one of ``FAMILIES`` (``list_envs()`` gives examples).
         **env_kwargs: the environment's own options (``episode_length`` for all,
             ``individual_rewards`` for the grid games, ``max_agent_level`` for LBF).
 
@@ -62,43 +144,14 @@ def make_env(name: str, **env_kwargs: Any) -> Environment:
     """
     if not isinstance(name, str):
         raise ValueError(f"environment name must be a string, got {name!r}")
-    if name in MATRIX_GAMES:
-        _check_kwargs(name, env_kwargs, {"episode_length"})
-        return MatrixGame(MATRIX_GAMES[name], name=name, **env_kwargs)
-    if name.startswith("lbf"):
-        m = LBF_PATTERN.match(name)
-        if m is None:
-            raise ValueError(f"malformed LBF name {name!r}; expected {LBF_HELP}")
-        sight, width, height, players, food, coop = m.groups()
-        _check_kwargs(name, env_kwargs, {"episode_length", "individual_rewards", "max_agent_level"})
-        from jaxmarl_core.envs.jumanji_envs import make_lbf
-
-        return make_lbf(
-            name=name,
-            width=int(width),
-            height=int(height),
-            num_agents=int(players),
-            num_food=int(food),
-            sight=None if sight is None else int(sight),
-            force_coop=coop is not None,
-            **env_kwargs,
-        )
-    if name.startswith("rware"):
-        m = RWARE_PATTERN.match(name)
-        if m is None:
-            raise ValueError(f"malformed RWARE name {name!r}; expected {RWARE_HELP}")
-        size, agents, difficulty = m.groups()
-        _check_kwargs(name, env_kwargs, {"episode_length", "individual_rewards"})
-        from jaxmarl_core.envs.jumanji_envs import make_rware
-
-        return make_rware(
-            name=name,
-            size=size,
-            num_agents=int(agents),
-            difficulty=difficulty or "normal",
-            **env_kwargs,
-        )
-    raise ValueError(
-        f"unknown environment {name!r}; known: {', '.join(sorted(MATRIX_GAMES))}, "
-        f"and the patterns {LBF_HELP}; {RWARE_HELP}"
-    )
+    for family in FAMILIES:
+        match = family.pattern.match(name)
+        if match is not None:
+            _check_kwargs(name, env_kwargs, family.options)
+            return family.build(name, match.groups(), **env_kwargs)
+        if family.prefix is not None and name.startswith(family.prefix):
+            raise ValueError(
+                f"malformed {family.name.upper()} name {name!r}; expected {family.grammar}"
+            )
+    known = "; ".join(f"{f.name}: {f.grammar}" for f in FAMILIES)
+    raise ValueError(f"unknown environment {name!r}; known families: {known}")
