@@ -36,6 +36,7 @@ def batch_of(**fields) -> actor_critic.Batch:
         mask=jnp.ones(n),
         first=None,
         start=None,
+        value=jnp.zeros(n),
     )
     return actor_critic.Batch(**{**defaults, **fields})
 

@@ -90,6 +90,7 @@ def test_pareto_advantage_and_loss_by_hand():
         mask=jnp.ones(2),
         first=None,
         start=None,
+        value=jnp.zeros(2),
     )
     per_sample, _ = pac.loss(log_prob, batch, {})
     np.testing.assert_allclose(per_sample, [0.25 * np.log(0.25), -1.1 * np.log(0.5)], rtol=1e-5)

@@ -150,6 +150,7 @@ def test_minibatches_split_environments_into_whole_sequences():
         mask=jnp.ones((t, b, n)),
         first=jnp.zeros((t, b), bool),
         start=actor_critic.ActorCritic(column[0, :, :, None], column[0, :, :, None]),
+        value=column,
     )
     split = actor_critic.env_minibatches(batch, jnp.array([2, 0, 3, 1]), 2)
     assert split.log_prob.shape == (2, t, 2, n)

@@ -73,6 +73,20 @@ PARAMS: dict[str, Param] = {
         False, bool, "the critic learns standardised targets (running mean and std of targets)"
     ),
     "ent_coef": Param(0.01, float, "entropy bonus coefficient", low=0.0, traced=True),
+    "vf_coef": Param(
+        1.0,
+        float,
+        "coefficient of the critic's loss (before gradient clipping)",
+        low=0.0,
+        traced=True,
+    ),
+    "critic_lr": Param(
+        0.0, float, "the critic's Adam learning rate; 0: the same as lr", low=0.0, traced=True
+    ),
+    "anneal_lr": Param(False, bool, "decay the learning rates linearly to 0 over training"),
+    "normalise_advantages": Param(
+        False, bool, "standardise the advantages within each minibatch (mean 0, std 1)"
+    ),
 }
 
 # Keys of the bootstrapped advantage estimators (IA2C, IPPO, MAA2C, MAPPO).
@@ -208,6 +222,7 @@ class Batch(NamedTuple):
         mask: float32[T, B, N], 1 for samples that count, 0 for the rest.
         first: bool[T, B], where the hidden states reset.
         start: ``ActorCritic`` of hidden states float32[B, N, H] at the rollout's start.
+        value: float32[T, B, N], the critic's output at collection (for value clipping).
     """
 
     obs: MultiAgentObservation
@@ -218,6 +233,7 @@ class Batch(NamedTuple):
     mask: chex.Array
     first: chex.Array
     start: ActorCritic
+    value: chex.Array
 
 
 # policy_loss(log_prob [..., N], batch, hparams) -> (per-sample loss [..., N], extras [..., N])
@@ -516,6 +532,8 @@ class Setup(NamedTuple):
             each update and learn only from each environment's first episode,
             so that every sample has its complete Monte-Carlo return (REINFORCE).
         schedule: changes the hyperparameters of an update by training progress.
+        value_clip: clip the critic's change from its collection-time value by
+            ``clip_eps`` in its loss (PPO's value clipping).
     """
 
     config: Config
@@ -529,6 +547,7 @@ class Setup(NamedTuple):
     minibatches: int
     episodic: bool
     schedule: Schedule | None
+    value_clip: bool = False
 
 
 def make_setup(
@@ -542,6 +561,7 @@ def make_setup(
     minibatches: int = 1,
     episodic: bool = False,
     schedule: Schedule | None = None,
+    value_clip: bool = False,
 ) -> Setup:
     """The :class:`Setup` of an algorithm; ``rollout_length`` defaults to the config's."""
     if config.num_envs % minibatches:
@@ -566,6 +586,7 @@ def make_setup(
         minibatches=minibatches,
         episodic=episodic,
         schedule=schedule,
+        value_clip=value_clip,
     )
 
 
@@ -717,6 +738,7 @@ def make_batch(
         mask=mask,
         first=rollout.first,
         start=start,
+        value=jax.lax.stop_gradient(v_t),
     )
     state = state._replace(reward_stats=reward_stats, target_stats=target_stats)
     return batch, state, critic_carries[-1], advantage
@@ -731,11 +753,33 @@ def policy(setup: Setup, actor_params: Any, batch: Batch):
     return masked_categorical(logits, batch.obs.action_mask)
 
 
+def standardise(x: chex.Array, mask: chex.Array) -> chex.Array:
+    """(x − mean) / (std + 1e-8) over the samples where ``mask`` is 1 (any shape)."""
+    mean = masked_mean(x, mask)
+    std = jnp.sqrt(masked_mean((x - mean) ** 2, mask))
+    return (x - mean) / (std + 1e-8)
+
+
+def value_loss(
+    value: chex.Array, target: chex.Array, old_value: chex.Array, clip_eps: chex.Array | None
+) -> chex.Array:
+    """The critic's per-sample loss (y − V)²; with ``clip_eps``, PPO's clipped form
+    max((y − V)², (y − V_old − clip(V − V_old, −ε, ε))²) (Schulman et al. 2017's
+    code, as the MAPPO paper's "value clipping"): float32[...]."""
+    error = (target - value) ** 2
+    if clip_eps is None:
+        return error
+    clipped = old_value + jnp.clip(value - old_value, -clip_eps, clip_eps)
+    return jnp.maximum(error, (target - clipped) ** 2)
+
+
 def loss(
     setup: Setup, params: ActorCritic, batch: Batch, hparams: HParams
 ) -> tuple[chex.Array, Metrics]:
-    """Actor: policy loss − c_ent H(π); critic: (y − V)². Separate parameters,
-    so one gradient of the sum gives both."""
+    """Actor: policy loss − c_ent H(π); critic: c_v (y − V)² (or its clipped form).
+    Separate parameters, so one gradient of the sum gives both."""
+    if setup.config.normalise_advantages:
+        batch = batch._replace(advantage=standardise(batch.advantage, batch.mask))
     pi = policy(setup, params.actor, batch)
     log_prob = pi.log_prob(batch.action)
     per_sample, extras = setup.policy_loss(log_prob, batch, hparams)
@@ -744,25 +788,28 @@ def loss(
     _, value = setup.critic.values(
         params.critic, batch.start.critic, batch.obs, batch.action, batch.first
     )
-    critic_loss = masked_mean((batch.target - value) ** 2, batch.mask)
+    clip_eps = hparams["clip_eps"] if setup.value_clip else None
+    critic_loss = masked_mean(value_loss(value, batch.target, batch.value, clip_eps), batch.mask)
     metrics = {
         "actor_loss": policy_loss,
         "critic_loss": critic_loss,
         "entropy": entropy,
         **{k: masked_mean(v, batch.mask) for k, v in extras.items()},
     }
-    return policy_loss - hparams["ent_coef"] * entropy + critic_loss, metrics
+    total = policy_loss - hparams["ent_coef"] * entropy + hparams["vf_coef"] * critic_loss
+    return total, metrics
 
 
 def sgd_step(setup: Setup, carry, batch: Batch, hparams: HParams):
     params, opt_state = carry
     grads, metrics = jax.grad(functools.partial(loss, setup), has_aux=True)(params, batch, hparams)
     lr, clip = hparams["lr"], hparams["max_grad_norm"]
+    critic_lr = jnp.where(hparams["critic_lr"] > 0, hparams["critic_lr"], lr)
     actor, actor_opt = apply_gradients(
         setup.optimizer, opt_state.actor, params.actor, grads.actor, lr, clip
     )
     critic, critic_opt = apply_gradients(
-        setup.optimizer, opt_state.critic, params.critic, grads.critic, lr, clip
+        setup.optimizer, opt_state.critic, params.critic, grads.critic, critic_lr, clip
     )
     return (ActorCritic(actor, critic), ActorCritic(actor_opt, critic_opt)), metrics
 
@@ -813,9 +860,17 @@ def update(
 ) -> tuple[ActorCriticState, Metrics]:
     """One collect-and-learn iteration."""
     config = setup.config
+    progress = state.num_updates * setup.venv.num_envs * setup.num_steps
+    progress = (progress / config.total_timesteps).astype(jnp.float32)  # in [0, 1)
     if setup.schedule is not None:
-        progress = state.num_updates * setup.venv.num_envs * setup.num_steps
-        hparams = setup.schedule(hparams, (progress / config.total_timesteps).astype(jnp.float32))
+        hparams = setup.schedule(hparams, progress)
+    if config.anneal_lr:
+        decay = 1.0 - progress
+        hparams = {
+            **hparams,
+            "lr": hparams["lr"] * decay,
+            "critic_lr": hparams["critic_lr"] * decay,
+        }
     key, reset_key, collect_key, next_key, learn_key = jax.random.split(state.key, 5)
     env_state, start, first = state.env, state.carry, state.first
     if setup.episodic:

@@ -24,6 +24,9 @@ PARAMS: dict[str, Param] = {
     "clip_eps": Param(
         0.2, float, "clip range of the probability ratio", low=0.0, low_open=True, traced=True
     ),
+    "clip_value_loss": Param(
+        False, bool, "clip the critic's change from its collection-time value by clip_eps"
+    ),
 }
 
 validate = actor_critic.validate_minibatches
@@ -64,5 +67,11 @@ def make(env: Environment, config: Config) -> Algorithm:
         env, config, actor_critic.bootstrapped_advantages(config)
     )
     return actor_critic.make_actor_critic(
-        env, config, loss, critic, epochs=config.epochs, minibatches=config.minibatches
+        env,
+        config,
+        loss,
+        critic,
+        epochs=config.epochs,
+        minibatches=config.minibatches,
+        value_clip=config.clip_value_loss,
     )

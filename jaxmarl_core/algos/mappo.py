@@ -26,5 +26,11 @@ def make(env: Environment, config: Config) -> Algorithm:
         env, config, actor_critic.bootstrapped_advantages(config), centralised=True
     )
     return actor_critic.make_actor_critic(
-        env, config, loss, critic, epochs=config.epochs, minibatches=config.minibatches
+        env,
+        config,
+        loss,
+        critic,
+        epochs=config.epochs,
+        minibatches=config.minibatches,
+        value_clip=config.clip_value_loss,
     )
