@@ -62,9 +62,10 @@ def loss(
     return per_sample, extras
 
 
-def make(env: Environment, config: Config) -> Algorithm:
+def make(env: Environment, config: Config, centralised: bool = False) -> Algorithm:
+    """IPPO; with ``centralised``, MAPPO (the critic also sees the global state z)."""
     critic = actor_critic.state_value_critic(
-        env, config, actor_critic.bootstrapped_advantages(config)
+        env, config, actor_critic.bootstrapped_advantages(config), centralised=centralised
     )
     return actor_critic.make_actor_critic(
         env,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from jumanji.env import Environment
 
-from jaxmarl_core.algos import actor_critic, ippo
+from jaxmarl_core.algos import ippo
 from jaxmarl_core.config import Config, Param
 from jaxmarl_core.types import Algorithm
 
@@ -22,15 +22,4 @@ loss = ippo.loss
 
 
 def make(env: Environment, config: Config) -> Algorithm:
-    critic = actor_critic.state_value_critic(
-        env, config, actor_critic.bootstrapped_advantages(config), centralised=True
-    )
-    return actor_critic.make_actor_critic(
-        env,
-        config,
-        loss,
-        critic,
-        epochs=config.epochs,
-        minibatches=config.minibatches,
-        value_clip=config.clip_value_loss,
-    )
+    return ippo.make(env, config, centralised=True)
