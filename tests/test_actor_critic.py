@@ -316,6 +316,7 @@ def test_update_compiles_once_and_sweeps_hyperparameters():
     np.testing.assert_allclose(m["actor_loss"][0], m1["actor_loss"], rtol=1e-5)
 
 
+@pytest.mark.slow  # 30 s, mostly compiling; the recurrent LBF smoke tests cover MAPPO there
 def test_smoke_lbf_seeds():
     """MAPPO with minibatches on LBF, two seeds in one program: the same keys give
     the same result bit for bit, and the two seeds differ."""

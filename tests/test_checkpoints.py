@@ -20,8 +20,8 @@ from jaxmarl_core.train import make_algorithm, seed_keys
 
 # Small runs whose logging steps take long enough to be killed between them.
 KILLABLE = {
-    "idqn": "total_timesteps=40000 num_logs=20 checkpoint_every=2 hidden_size=16",
-    "ippo": "total_timesteps=40000 num_logs=20 checkpoint_every=2 hidden_size=16 num_envs=16 "
+    "idqn": "total_timesteps=24000 num_logs=12 checkpoint_every=2 hidden_size=16",
+    "ippo": "total_timesteps=24000 num_logs=12 checkpoint_every=2 hidden_size=16 num_envs=16 "
     "rollout_length=25",
 }
 
@@ -71,7 +71,7 @@ def test_killed_run_resumes_bit_identical(tmp_path, algo, sig):
         assert "stopped by SIGTERM" in err and f"resume={stopped}" in err
     assert not (stopped / "summary.json").exists()  # it really stopped before the end
     rows = (stopped / "metrics.csv").read_text().splitlines()
-    assert 1 + 2 * 2 <= len(rows) < 1 + 2 * 20  # the curve so far is kept
+    assert 1 + 2 * 2 <= len(rows) < 1 + 2 * 12  # the curve so far is kept
 
     done = subprocess.run(_cli("train", f"resume={stopped}"), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -82,7 +82,7 @@ def test_killed_run_resumes_bit_identical(tmp_path, algo, sig):
         k: v for k, v in b.items() if k not in TIMING_KEYS
     }
     ref, got = _final_state(whole), _final_state(stopped)
-    assert ref.step == got.step == 20
+    assert ref.step == got.step == 12
     same = jax.tree.map(lambda x, y: bool(np.array_equal(x, y)), ref.state, got.state)
     assert all(jax.tree.leaves(same))
 

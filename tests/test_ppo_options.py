@@ -34,47 +34,39 @@ def test_standardise_counts_only_masked_samples():
     np.testing.assert_allclose(out[:2], [-1.0, 1.0], rtol=1e-6)
 
 
-def _one_update(algo_name: str, **overrides):
-    config = jm.make_config(algo_name, env="climbing", **SMALL, **overrides)
+def test_learning_rates_annealing_and_vf_coef_reach_the_update():
+    """IPPO with lr 1e-3, critic_lr 5e-3, anneal_lr and vf_coef 0, three updates:
+    the third (at progress p = 2 x 40/2000) steps the actor with 1e-3 (1 − p) and
+    the critic with 5e-3 (1 − p); vf_coef 0 leaves the critic's parameters
+    unchanged (zero gradients give Adam a zero step) while the actor moves."""
+    config = jm.make_config(
+        "ippo", env="climbing", **SMALL, lr=1e-3, critic_lr=5e-3, anneal_lr=True, vf_coef=0.0
+    )
     _, algo = make_algorithm(config)
-    state = algo.init(jax.random.PRNGKey(0), config.hparams)
-    return config, algo, state, jax.jit(algo.update)(state, config.hparams)
-
-
-def test_critic_lr_and_annealing_reach_the_optimisers():
-    """critic_lr sets the critic's Adam step size apart from the actor's; with
-    anneal_lr both decay linearly: the update at progress p uses lr (1 − p)."""
-    _, _, _, (state, metrics) = _one_update("ippo", lr=1e-3, critic_lr=5e-3)
-    assert np.isclose(state.opt_state.actor.hyperparams["learning_rate"], 1e-3)
-    assert np.isclose(state.opt_state.critic.hyperparams["learning_rate"], 5e-3)
-
-    config, algo, start, _ = _one_update("ippo", lr=1e-3, anneal_lr=True)
+    start = algo.init(jax.random.PRNGKey(0), config.hparams)
     step = jax.jit(algo.update)
     state = start
-    for _ in range(3):  # updates at progress 0, 40/2000, 80/2000
+    for _ in range(3):
         state, _ = step(state, config.hparams)
-    per_update = config.num_envs * config.rollout_length / config.total_timesteps
-    expected = 1e-3 * (1.0 - 2 * per_update)
-    for opt in (state.opt_state.actor, state.opt_state.critic):  # critic_lr 0: lr's
-        np.testing.assert_allclose(opt.hyperparams["learning_rate"], expected, rtol=1e-6)
-
-
-def test_vf_coef_zero_leaves_the_critic_unchanged():
-    _, _, start, (state, _) = _one_update("mappo", vf_coef=0.0)
-    same = jax.tree.map(
-        lambda a, b: bool(jnp.array_equal(a, b)), start.params.critic, state.params.critic
+    decay = 1.0 - 2 * config.num_envs * config.rollout_length / config.total_timesteps
+    np.testing.assert_allclose(
+        state.opt_state.actor.hyperparams["learning_rate"], 1e-3 * decay, rtol=1e-6
     )
-    assert all(jax.tree.leaves(same))
-    moved = jax.tree.map(
-        lambda a, b: bool(jnp.array_equal(a, b)), start.params.actor, state.params.actor
+    np.testing.assert_allclose(
+        state.opt_state.critic.hyperparams["learning_rate"], 5e-3 * decay, rtol=1e-6
     )
-    assert not all(jax.tree.leaves(moved))
+    assert _equal(start.params.critic, state.params.critic)
+    assert not _equal(start.params.actor, state.params.actor)
 
 
-@pytest.mark.parametrize("algo_name", ["ippo", "mappo"])
-def test_all_options_together_train(algo_name):
+def _equal(a, b) -> bool:
+    return all(jax.tree.leaves(jax.tree.map(lambda x, y: bool(jnp.array_equal(x, y)), a, b)))
+
+
+def test_all_options_together_train():
+    """MAPPO (a centralised critic) with every option on, minibatches of 2."""
     config = jm.make_config(
-        algo_name,
+        "mappo",
         env="climbing",
         **SMALL,
         clip_value_loss=True,
