@@ -187,6 +187,11 @@ def start_runs(
     return Start(place(programs.init(init_keys, runs.hparams)), 0, [], {})
 
 
+def stack_history(history: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-logging-step metrics (name -> [R]) as name -> [R, steps]."""
+    return {k: np.stack([h[k] for h in history], axis=1) for k in history[0]}
+
+
 def _to_host(tree: Any) -> Any:
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
@@ -268,8 +273,7 @@ def train_runs(
     last_checkpoint = start.step or None
 
     def save(done: int) -> None:
-        metrics = {k: np.stack([h[k] for h in history], axis=1) for k in history[0]}
-        checkpoints.save(done, state, metrics, meta(train_seconds))
+        checkpoints.save(done, state, stack_history(history), meta(train_seconds))
 
     t0 = time.perf_counter()
     with (
@@ -314,5 +318,4 @@ def train_runs(
                     exit_code=128 + caught[0],
                 )
     # (The last checkpoint is complete here: leaving the block above waited for it.)
-    metrics = {k: np.stack([h[k] for h in history], axis=1) for k in history[0]}
-    return Done(state=state, metrics=metrics, train_seconds=time.perf_counter() - t0)
+    return Done(state=state, metrics=stack_history(history), train_seconds=time.perf_counter() - t0)

@@ -147,11 +147,7 @@ class MetricsLog:
         self.first_seed = first_seed
         self.columns: list[str] | None = None
         if history:
-            self.columns = _columns(history[0])
-            lines = ["seed," + ",".join(self.columns)]
-            for step in history:
-                lines += _csv_rows(step, self.columns, first_seed)
-            _write_atomic(self.path, "\n".join(lines) + "\n")
+            self.columns = _write_steps_csv(self.path, history, first_seed)
         else:
             self.path.unlink(missing_ok=True)
         self.tensorboard = None
@@ -191,14 +187,21 @@ def _tensorboard_writer():
     return SummaryWriter
 
 
-def write_metrics_csv(path: Path, metrics: dict[str, np.ndarray], first_seed: int = 0) -> None:
-    """All of ``metrics`` ([seeds, num_logs] arrays) as one ``metrics.csv``, in
-    the row order of a run's (logging step, then seed)."""
-    columns = _columns(metrics)
+def _write_steps_csv(path: Path, steps: list[dict[str, np.ndarray]], first_seed: int) -> list[str]:
+    """Writes ``metrics.csv`` from per-logging-step metrics (name -> [seeds]), in
+    the row order of a run (logging step, then seed); returns its columns."""
+    columns = _columns(steps[0])
     lines = ["seed," + ",".join(columns)]
-    for t in range(metrics["env_steps"].shape[1]):
-        lines += _csv_rows({k: v[:, t] for k, v in metrics.items()}, columns, first_seed)
+    for step in steps:
+        lines += _csv_rows(step, columns, first_seed)
     _write_atomic(path, "\n".join(lines) + "\n")
+    return columns
+
+
+def write_metrics_csv(path: Path, metrics: dict[str, np.ndarray], first_seed: int = 0) -> None:
+    """All of ``metrics`` ([seeds, num_logs] arrays) as one ``metrics.csv``."""
+    steps = [{k: v[:, t] for k, v in metrics.items()} for t in range(metrics["env_steps"].shape[1])]
+    _write_steps_csv(path, steps, first_seed)
 
 
 # ---------------------------------------------------------------------------
@@ -280,7 +283,7 @@ def resume(
             have = stored["env_kwargs"].get(key.split(".", 1)[1], "<unset>")
         else:
             have = stored.get(key, "<unset>")
-        if value != have and not (isinstance(have, float) and value == float(have)):
+        if value != have:
             raise ConfigError(
                 f"resume= continues with the config stored in the run; {key}={value!r} "
                 f"conflicts with its {key}={have!r}"

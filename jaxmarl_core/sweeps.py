@@ -16,17 +16,21 @@ program.
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import jax
 import numpy as np
+import yaml
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxmarl_core.checkpoints import Checkpoints
@@ -312,14 +316,10 @@ class _BatchRecords:
     resumed sweep must reproduce."""
 
     def __init__(self, out: str | os.PathLike, batch: int, num_batches: int) -> None:
-        from pathlib import Path
-
         self.path = Path(out) / "batches"
         layout = {"batch_size": batch, "num_batches": num_batches}
         found = self.path / "layout.json"
         if found.is_file():
-            import json
-
             before = json.loads(found.read_text())
             if before != layout:
                 raise ConfigError(
@@ -328,8 +328,6 @@ class _BatchRecords:
                     "(a different number of devices or max_parallel_runs): cannot resume it"
                 )
         elif jax.process_index() == 0:
-            import json
-
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "layout.json.tmp").write_text(json.dumps(layout) + "\n")
             os.replace(self.path / "layout.json.tmp", found)
@@ -347,8 +345,6 @@ class _BatchRecords:
 
     def write(self, b: int, metrics: dict[str, np.ndarray]) -> None:
         """Records batch b; its checkpoints are no longer needed and go."""
-        import shutil
-
         tmp = self.path / f"{b}.tmp.npz"
         np.savez(tmp, **{k: np.asarray(v) for k, v in metrics.items()})
         os.replace(tmp, self.path / f"{b}.npz")
@@ -357,10 +353,6 @@ class _BatchRecords:
 
 def start_sweep_dir(out, config: Config, settings, seeds: int, first_seed: int, max_parallel):
     """Writes what ``resume_sweep`` needs into a new sweep directory."""
-    import json
-
-    import yaml
-
     out.mkdir(parents=True, exist_ok=True)
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     plan = {
@@ -374,11 +366,6 @@ def start_sweep_dir(out, config: Config, settings, seeds: int, first_seed: int, 
 
 def load_sweep_dir(out) -> tuple[Config, list[dict[str, float]], int, int, int | None]:
     """(config, settings, seeds, first_seed, max_parallel_runs) of a sweep directory."""
-    import json
-    from pathlib import Path
-
-    import yaml
-
     from jaxmarl_core.config import make_config
 
     out = Path(out)
@@ -437,12 +424,6 @@ def _write_csv(path, rows: list[dict[str, Any]]) -> None:
 
 def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 0) -> None:
     """Writes the sweep's files into ``out`` (a temporary folder first, then moved)."""
-    import json
-    import tempfile
-    from pathlib import Path
-
-    import yaml
-
     from jaxmarl_core.driver import final_train_return, write_metrics_csv
 
     out = Path(out)
