@@ -153,6 +153,12 @@ COMMON_PARAMS: dict[str, Param] = {
     "hidden_size": Param(64, int, "width of the hidden layers", low=1),
     "num_layers": Param(2, int, "hidden layers of each MLP", low=1),
     "param_sharing": Param(True, bool, "one parameter set for all agents, with an agent-id input"),
+    "activation": Param(
+        "relu",
+        str,
+        "hidden layers of agents and critics (the GRU's encoder); mixers keep ReLU",
+        choices=("relu", "tanh"),
+    ),
     "recurrent": Param(
         False, bool, "GRU agents (and V critics) with a hidden state per environment and agent"
     ),

@@ -75,10 +75,36 @@ def test_all_options_together_train():
         critic_lr=1e-3,
         anneal_lr=True,
         minibatches=2,
+        activation="tanh",
     )
     out = jax.jit(jm.make_train(config))(jax.random.PRNGKey(0))
     assert np.all(np.isfinite(np.asarray(out.metrics["critic_loss"])))
     assert np.all(np.isfinite(np.asarray(out.metrics["eval_return"])))
+
+
+def test_tanh_activation_by_hand():
+    """``activation=tanh``: the agent MLP is tanh(tanh(x W0 + b0) W1 + b1) W2 + b2
+    (x with the one-hot agent id); the GRU agent's encoder changes with it too."""
+    from jaxmarl_core.networks.agents import make_agent_net
+
+    x = jax.random.normal(jax.random.PRNGKey(1), (5, 2, 4))
+    first = jnp.zeros((5,), bool)
+    net = make_agent_net(2, (8, 8), 3, True, False, activation="tanh")
+    params = net.init(jax.random.PRNGKey(0), x[0])
+    _, out = net.step(params, net.initial_carry((5,)), x, first)
+    h = np.concatenate([np.asarray(x), np.broadcast_to(np.eye(2), (5, 2, 2))], -1)
+    for i in range(3):
+        layer = params["params"][f"Dense_{i}"]
+        h = h @ np.asarray(layer["kernel"]) + np.asarray(layer["bias"])
+        h = np.tanh(h) if i < 2 else h
+    np.testing.assert_allclose(out, h, rtol=1e-5, atol=1e-6)
+
+    def gru_out(activation):
+        gru = make_agent_net(2, (8, 8), 3, True, True, activation=activation)
+        gru_params = gru.init(jax.random.PRNGKey(0), x[0])  # same parameters for both
+        return gru.step(gru_params, gru.initial_carry((5,)), x, first)[1]
+
+    assert not np.allclose(gru_out("tanh"), gru_out("relu"))
 
 
 def test_value_clipping_is_a_ppo_option_only():

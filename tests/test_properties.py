@@ -47,8 +47,11 @@ SETTINGS: dict[str, Any] = {"deadline": None, "database": None}
 
 # Every registered name: the listed ones include LBF with sight (lbf-2s-...) and
 # RWARE (checked below). Each costs a compile of about 3 s on one core, so other
-# pattern names are only built, by test_random_grid_names_... further down.
-ENV_NAMES = list_envs()
+# pattern names are only built, by test_random_grid_names_... further down. Of
+# JaxMARL's, two that exercise the adapter's padding and in-game time limit
+# (test_envs.py checks every example's contract).
+JAXMARL_NAMES = ["jaxmarl:MPE_simple_speaker_listener_v4", "jaxmarl:switch_riddle"]
+ENV_NAMES = [n for n in list_envs() if not n.startswith("jaxmarl:")] + JAXMARL_NAMES
 EPISODE_LENGTH = 4  # short, so that a drawn sequence spans several episodes and resets
 NUM_STEPS = 10
 NUM_ENVS = 3

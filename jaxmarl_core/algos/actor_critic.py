@@ -497,7 +497,12 @@ def state_value_critic(
 ) -> StateValueCritic:
     """V(h_i) or (``centralised``) V(h_i, z), recurrent when ``config.recurrent``."""
     net = make_value_critic(
-        env.num_agents, hidden_sizes(config), config.param_sharing, centralised, config.recurrent
+        env.num_agents,
+        hidden_sizes(config),
+        config.param_sharing,
+        centralised,
+        config.recurrent,
+        config.activation,
     )
     return StateValueCritic(net, estimator)
 
@@ -573,6 +578,7 @@ def make_setup(
         config.param_sharing,
         config.recurrent,
         out_scale=0.01,
+        activation=config.activation,
     )
     return Setup(
         config=config,

@@ -109,7 +109,9 @@ def check_joint_actions(num_agents: int, num_actions: int, limit: int) -> int:
 def make(env: Environment, config: Config) -> Algorithm:
     check_joint_actions(env.num_agents, env.num_actions, config.max_joint_actions)
     hidden = actor_critic.hidden_sizes(config)
-    net = make_action_value_critic(env.num_agents, env.num_actions, hidden, config.param_sharing)
+    net = make_action_value_critic(
+        env.num_agents, env.num_actions, hidden, config.param_sharing, config.activation
+    )
 
     def q_plus(params, obs, action):
         return pareto_q(net.joint_q_values(params, obs))[0]

@@ -221,6 +221,7 @@ def make_agent_net(env: Environment, config: Config) -> AgentNet:
         env.num_actions,
         config.param_sharing,
         config.recurrent,
+        activation=config.activation,
     )
 
 

@@ -1,20 +1,133 @@
-"""The action, reward and discount specs every multi-agent environment shares."""
+"""What every multi-agent environment of the library shares: specs, time limit,
+team reward and the ``TimeStep`` it returns.
+
+An environment subclasses :class:`MultiAgentEnvironment`, builds its
+``MultiAgentObservation`` and hands each step's per-agent rewards, team reward
+and termination to :meth:`~MultiAgentEnvironment.next_timestep`. The base class
+turns them into a ``TimeStep`` by one rule for all environments:
+
+- the episode is *truncated* when ``step_count`` reaches ``episode_length``
+  (discount 1: the value of the next observation is bootstrapped);
+- it is *terminated* when the game itself ends (discount 0); when both happen
+  at once, the step is a termination;
+- every agent receives the team reward, or its own reward with
+  ``individual_rewards=True``; ``extras["team_reward"]`` is always the team's.
+"""
 
 from __future__ import annotations
 
+import abc
 from functools import cached_property
+from typing import Any
 
+import chex
 import jax.numpy as jnp
+import numpy as np
 from jumanji import specs
 from jumanji.env import Environment
+from jumanji.types import StepType, TimeStep
+
+from jaxmarl_core.types import MultiAgentObservation
+
+# Sizes, counts and step counts are int32.
+INT32_MAX = int(np.iinfo(np.int32).max)
+
+
+def check_int(name: str, key: str, value: Any, minimum: int) -> int:
+    """``value`` as an int in ``[minimum, int32 max]`` (sizes, counts and levels are int32)."""
+    if (
+        isinstance(value, bool | np.bool_)
+        or not isinstance(value, int | np.integer)
+        or not minimum <= value <= INT32_MAX
+    ):
+        raise ValueError(
+            f"{name}: {key} must be an integer >= {minimum} and <= {INT32_MAX}, got {value!r}"
+        )
+    return int(value)
+
+
+def check_bool(name: str, key: str, value: Any) -> bool:
+    if not isinstance(value, bool | np.bool_):
+        raise ValueError(f"{name}: {key} must be True or False, got {value!r}")
+    return bool(value)
 
 
 class MultiAgentEnvironment(Environment):
     """A ``jumanji.Environment`` with ``num_agents`` agents of ``num_actions`` actions,
-    per-agent rewards and discounts."""
+    float32[N] rewards and discounts, a time limit and a team reward.
 
+    Subclasses set ``name``, ``num_agents``, ``num_actions``, ``episode_length`` (and
+    ``individual_rewards`` where agents have rewards of their own) and give the
+    lengths of ``agents_view`` and ``global_state`` as ``obs_dim`` and ``state_dim``.
+    """
+
+    name: str
     num_agents: int
     num_actions: int
+    episode_length: int
+    individual_rewards: bool = False
+
+    @property
+    @abc.abstractmethod
+    def obs_dim(self) -> int:
+        """Length of each agent's ``agents_view``."""
+
+    @property
+    @abc.abstractmethod
+    def state_dim(self) -> int:
+        """Length of ``global_state``."""
+
+    def first_timestep(self, observation: MultiAgentObservation) -> TimeStep:
+        """The ``TimeStep`` of a reset: no reward, discount 1."""
+        return TimeStep(
+            step_type=StepType.FIRST,
+            reward=jnp.zeros((self.num_agents,), jnp.float32),
+            discount=jnp.ones((self.num_agents,), jnp.float32),
+            observation=observation,
+            extras={"team_reward": jnp.zeros((), jnp.float32)},
+        )
+
+    def next_timestep(
+        self,
+        observation: MultiAgentObservation,
+        agent_rewards: chex.Array,
+        team_reward: chex.Array,
+        terminated: chex.Array,
+    ) -> TimeStep:
+        """The ``TimeStep`` after a step.
+
+        Args:
+            observation: the observation after the step; its ``step_count``
+                decides the truncation.
+            agent_rewards: float32[N], each agent's own reward.
+            team_reward: float32[], the team's reward.
+            terminated: bool[], the game itself ended.
+        """
+        truncated = observation.step_count >= self.episode_length
+        reward = (
+            agent_rewards
+            if self.individual_rewards
+            else jnp.broadcast_to(team_reward, (self.num_agents,))
+        )
+        return TimeStep(
+            step_type=jnp.where(terminated | truncated, StepType.LAST, StepType.MID),
+            reward=reward.astype(jnp.float32),
+            discount=jnp.full((self.num_agents,), jnp.where(terminated, 0.0, 1.0), jnp.float32),
+            observation=observation,
+            extras={"team_reward": jnp.asarray(team_reward, jnp.float32)},
+        )
+
+    @cached_property
+    def observation_spec(self) -> specs.Spec:
+        n = self.num_agents
+        return specs.Spec(
+            MultiAgentObservation,
+            "MultiAgentObservation",
+            agents_view=specs.Array((n, self.obs_dim), jnp.float32, "agents_view"),
+            action_mask=specs.BoundedArray((n, self.num_actions), bool, False, True, "action_mask"),
+            global_state=specs.Array((self.state_dim,), jnp.float32, "global_state"),
+            step_count=specs.BoundedArray((), jnp.int32, 0, self.episode_length, "step_count"),
+        )
 
     @cached_property
     def action_spec(self) -> specs.MultiDiscreteArray:
@@ -30,3 +143,9 @@ class MultiAgentEnvironment(Environment):
     @cached_property
     def discount_spec(self) -> specs.BoundedArray:
         return specs.BoundedArray((self.num_agents,), jnp.float32, 0.0, 1.0, "discount")
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.name}, agents={self.num_agents}, "
+            f"actions={self.num_actions}, episode_length={self.episode_length})"
+        )

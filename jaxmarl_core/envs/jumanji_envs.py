@@ -17,62 +17,36 @@ step is a termination.
 from __future__ import annotations
 
 import abc
-from functools import cached_property
 from typing import Any
 
 import chex
 import jax.numpy as jnp
 import numpy as np
-from jumanji import specs
 from jumanji.env import Environment
 from jumanji.environments import LevelBasedForaging, RobotWarehouse
 from jumanji.environments.routing.lbf.generator import RandomGenerator as LbfGenerator
 from jumanji.environments.routing.robot_warehouse.generator import (
     RandomGenerator as RwareGenerator,
 )
-from jumanji.types import StepType, TimeStep
+from jumanji.types import TimeStep
 
-from jaxmarl_core.envs.base import MultiAgentEnvironment
+from jaxmarl_core.envs.base import INT32_MAX, MultiAgentEnvironment, check_bool, check_int
 from jaxmarl_core.types import MultiAgentObservation
 
 # A time limit the inner environment never reaches: the adapter truncates first.
-_UNREACHABLE_TIME_LIMIT = int(np.iinfo(np.int32).max)
-
-
-def _check_int(name: str, key: str, value: Any, minimum: int) -> int:
-    """``value`` as an int in ``[minimum, int32 max]`` (sizes, counts and levels are int32)."""
-    if (
-        isinstance(value, bool | np.bool_)
-        or not isinstance(value, int | np.integer)
-        or not minimum <= value <= _UNREACHABLE_TIME_LIMIT
-    ):
-        raise ValueError(
-            f"{name}: {key} must be an integer >= {minimum} and <= {_UNREACHABLE_TIME_LIMIT}, "
-            f"got {value!r}"
-        )
-    return int(value)
-
-
-def _check_bool(name: str, key: str, value: Any) -> bool:
-    if not isinstance(value, bool | np.bool_):
-        raise ValueError(f"{name}: {key} must be True or False, got {value!r}")
-    return bool(value)
+_UNREACHABLE_TIME_LIMIT = INT32_MAX
 
 
 class _JumanjiAdapter(MultiAgentEnvironment):
-    """Shared time limit, reward and timestep handling around a Jumanji environment.
+    """A Jumanji environment under the library's contract.
 
     The adapter's state is the inner environment's state (it carries
     ``step_count`` and ``key``). Subclasses say how to build the observation's
-    ``global_state`` and the per-agent rewards from the inner environment's output.
+    ``global_state`` and the per-agent rewards from the inner environment's output;
+    the base class applies the time limit and the team reward.
     """
 
     inner: Environment
-    num_agents: int
-    num_actions: int
-    episode_length: int
-    name: str
-    individual_rewards: bool
 
     @abc.abstractmethod
     def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
@@ -87,18 +61,13 @@ class _JumanjiAdapter(MultiAgentEnvironment):
         return jnp.sum(self._agent_rewards(inner_reward))
 
     @property
-    @abc.abstractmethod
-    def _state_dim(self) -> int:
-        """Length of ``global_state``."""
-
-    @property
-    def _obs_dim(self) -> int:
-        return int(self.inner.observation_spec.agents_view.shape[-1])
+    def obs_dim(self) -> int:
+        return int(np.prod(self.inner.observation_spec.agents_view.shape[1:]))
 
     def _observation(self, state: Any, inner_obs: Any) -> MultiAgentObservation:
         agents_view = inner_obs.agents_view.astype(jnp.float32)
         return MultiAgentObservation(
-            agents_view=agents_view,
+            agents_view=agents_view.reshape(self.num_agents, -1),
             action_mask=inner_obs.action_mask.astype(bool),
             global_state=self._global_state(state, agents_view),
             step_count=state.step_count.astype(jnp.int32),
@@ -106,54 +75,19 @@ class _JumanjiAdapter(MultiAgentEnvironment):
 
     def reset(self, key: chex.PRNGKey) -> tuple[Any, TimeStep]:
         state, inner_ts = self.inner.reset(key)
-        timestep = TimeStep(
-            step_type=StepType.FIRST,
-            reward=jnp.zeros((self.num_agents,), jnp.float32),
-            discount=jnp.ones((self.num_agents,), jnp.float32),
-            observation=self._observation(state, inner_ts.observation),
-            extras={"team_reward": jnp.zeros((), jnp.float32)},
-        )
-        return state, timestep
+        return state, self.first_timestep(self._observation(state, inner_ts.observation))
 
     def step(self, state: Any, actions: chex.Array) -> tuple[Any, TimeStep]:
         """actions: int32[N]. Reward float32[N], discount float32[N]."""
         state, inner_ts = self.inner.step(state, actions)
-        # The inner time limit is unreachable, so any end the inner env reports is a termination.
-        terminated = inner_ts.last()
-        truncated = state.step_count >= self.episode_length
-        agent_rewards = self._agent_rewards(inner_ts.reward)
-        team_reward = self._team_reward(inner_ts.reward)
-        reward = (
-            agent_rewards
-            if self.individual_rewards
-            else jnp.broadcast_to(team_reward, (self.num_agents,))
-        )
-        timestep = TimeStep(
-            step_type=jnp.where(terminated | truncated, StepType.LAST, StepType.MID),
-            reward=reward.astype(jnp.float32),
-            discount=jnp.full((self.num_agents,), jnp.where(terminated, 0.0, 1.0), jnp.float32),
-            observation=self._observation(state, inner_ts.observation),
-            extras={"team_reward": team_reward.astype(jnp.float32)},
+        timestep = self.next_timestep(
+            self._observation(state, inner_ts.observation),
+            agent_rewards=self._agent_rewards(inner_ts.reward),
+            team_reward=self._team_reward(inner_ts.reward),
+            # The inner time limit is unreachable: any end it reports is a termination.
+            terminated=inner_ts.last(),
         )
         return state, timestep
-
-    @cached_property
-    def observation_spec(self) -> specs.Spec:
-        n = self.num_agents
-        return specs.Spec(
-            MultiAgentObservation,
-            "MultiAgentObservation",
-            agents_view=specs.Array((n, self._obs_dim), jnp.float32, "agents_view"),
-            action_mask=specs.BoundedArray((n, self.num_actions), bool, False, True, "action_mask"),
-            global_state=specs.Array((self._state_dim,), jnp.float32, "global_state"),
-            step_count=specs.BoundedArray((), jnp.int32, 0, self.episode_length, "step_count"),
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.name}, agents={self.num_agents}, "
-            f"actions={self.num_actions}, episode_length={self.episode_length})"
-        )
 
 
 class LBF(_JumanjiAdapter):
@@ -202,7 +136,7 @@ class LBF(_JumanjiAdapter):
         super().__init__()
 
     @property
-    def _state_dim(self) -> int:
+    def state_dim(self) -> int:
         return 3 * self.num_agents + 4 * self.num_food
 
     def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
@@ -249,8 +183,8 @@ class RWARE(_JumanjiAdapter):
         super().__init__()
 
     @property
-    def _state_dim(self) -> int:
-        return self.num_agents * self._obs_dim
+    def state_dim(self) -> int:
+        return self.num_agents * self.obs_dim
 
     def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
         return agents_view.ravel()
@@ -290,8 +224,8 @@ def make_lbf(
     Raises:
         ValueError: naming the environment and the violated limit.
     """
-    width = _check_int(name, "width", width, 1)
-    height = _check_int(name, "height", height, 1)
+    width = check_int(name, "width", width, 1)
+    height = check_int(name, "height", height, 1)
     if width != height:
         raise ValueError(
             f"{name}: Jumanji's Level-Based Foraging grids are square, got width {width} != "
@@ -300,12 +234,12 @@ def make_lbf(
     grid_size = width
     if grid_size < 5:
         raise ValueError(f"{name}: the LBF grid size must be at least 5, got {grid_size}")
-    num_agents = _check_int(name, "number of agents (<N>p)", num_agents, 1)
-    num_food = _check_int(name, "number of food items (<F>f)", num_food, 1)
-    max_agent_level = _check_int(name, "max_agent_level", max_agent_level, 2)
-    episode_length = _check_int(name, "episode_length", episode_length, 1)
-    individual_rewards = _check_bool(name, "individual_rewards", individual_rewards)
-    force_coop = _check_bool(name, "force_coop", force_coop)
+    num_agents = check_int(name, "number of agents (<N>p)", num_agents, 1)
+    num_food = check_int(name, "number of food items (<F>f)", num_food, 1)
+    max_agent_level = check_int(name, "max_agent_level", max_agent_level, 2)
+    episode_length = check_int(name, "episode_length", episode_length, 1)
+    individual_rewards = check_bool(name, "individual_rewards", individual_rewards)
+    force_coop = check_bool(name, "force_coop", force_coop)
     if num_agents * max_agent_level > _UNREACHABLE_TIME_LIMIT:
         # Jumanji's highest food level, num_agents * max_agent_level, is an int32.
         raise ValueError(
@@ -315,7 +249,7 @@ def make_lbf(
     if sight is None:
         fov = grid_size
     else:
-        fov = _check_int(name, "sight (<S>s)", sight, 1)
+        fov = check_int(name, "sight (<S>s)", sight, 1)
         if fov > grid_size:
             raise ValueError(
                 f"{name}: sight must be between 1 and the grid size {grid_size}, got {fov}"
@@ -390,9 +324,9 @@ def make_rware(
         raise ValueError(
             f"{name}: unknown RWARE difficulty {difficulty!r}; allowed: normal, easy, hard"
         )
-    num_agents = _check_int(name, "number of agents (<N>ag)", num_agents, 1)
-    episode_length = _check_int(name, "episode_length", episode_length, 1)
-    individual_rewards = _check_bool(name, "individual_rewards", individual_rewards)
+    num_agents = check_int(name, "number of agents (<N>ag)", num_agents, 1)
+    episode_length = check_int(name, "episode_length", episode_length, 1)
+    individual_rewards = check_bool(name, "individual_rewards", individual_rewards)
     shelf_rows, shelf_columns = RWARE_SIZES[size]
     queue = _request_queue_size(difficulty, num_agents)
 

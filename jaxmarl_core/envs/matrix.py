@@ -8,14 +8,12 @@ observation and the global state are constants.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import NamedTuple
 
 import chex
 import jax.numpy as jnp
 import numpy as np
-from jumanji import specs
-from jumanji.types import StepType, TimeStep
+from jumanji.types import TimeStep
 
 from jaxmarl_core.envs.base import MultiAgentEnvironment
 from jaxmarl_core.types import MultiAgentObservation
@@ -62,11 +60,13 @@ class MatrixGame(MultiAgentEnvironment):
         self.name = name
         super().__init__()
 
-    def __repr__(self) -> str:
-        return (
-            f"MatrixGame({self.name}, agents={self.num_agents}, actions={self.num_actions}, "
-            f"episode_length={self.episode_length})"
-        )
+    @property
+    def obs_dim(self) -> int:
+        return 1
+
+    @property
+    def state_dim(self) -> int:
+        return 1
 
     def _observation(self, step_count: chex.Array) -> MultiAgentObservation:
         return MultiAgentObservation(
@@ -78,42 +78,20 @@ class MatrixGame(MultiAgentEnvironment):
 
     def reset(self, key: chex.PRNGKey) -> tuple[MatrixState, TimeStep]:
         step_count = jnp.zeros((), jnp.int32)
-        timestep = TimeStep(
-            step_type=StepType.FIRST,
-            reward=jnp.zeros((self.num_agents,), jnp.float32),
-            discount=jnp.ones((self.num_agents,), jnp.float32),
-            observation=self._observation(step_count),
-            extras={"team_reward": jnp.zeros((), jnp.float32)},
-        )
-        return MatrixState(step_count, key), timestep
+        return MatrixState(step_count, key), self.first_timestep(self._observation(step_count))
 
     def step(self, state: MatrixState, actions: chex.Array) -> tuple[MatrixState, TimeStep]:
-        """actions: int32[N]. Reward float32[N]: the joint action's payoff for everyone."""
+        """actions: int32[N]. Reward float32[N]: the joint action's payoff for everyone.
+        Only the time limit ends a matrix game (a truncation)."""
         step_count = state.step_count + 1
         team_reward = self.payoff[tuple(actions[i] for i in range(self.num_agents))]
-        last = step_count >= self.episode_length
-        timestep = TimeStep(
-            step_type=jnp.where(last, StepType.LAST, StepType.MID),
-            reward=jnp.full((self.num_agents,), team_reward, jnp.float32),
-            # Only a time limit ends a matrix game: a truncation, so discount stays 1.
-            discount=jnp.ones((self.num_agents,), jnp.float32),
-            observation=self._observation(step_count),
-            extras={"team_reward": team_reward},
+        timestep = self.next_timestep(
+            self._observation(step_count),
+            agent_rewards=jnp.full((self.num_agents,), team_reward, jnp.float32),
+            team_reward=team_reward,
+            terminated=jnp.zeros((), bool),
         )
         return MatrixState(step_count, state.key), timestep
-
-    @cached_property
-    def observation_spec(self) -> specs.Spec:
-        return specs.Spec(
-            MultiAgentObservation,
-            "MultiAgentObservation",
-            agents_view=specs.Array((self.num_agents, 1), jnp.float32, "agents_view"),
-            action_mask=specs.BoundedArray(
-                (self.num_agents, self.num_actions), bool, False, True, "action_mask"
-            ),
-            global_state=specs.Array((1,), jnp.float32, "global_state"),
-            step_count=specs.BoundedArray((), jnp.int32, 0, self.episode_length, "step_count"),
-        )
 
 
 CLIMBING = [[11, -30, 0], [-30, 7, 0], [0, 6, 5]]

@@ -6,7 +6,10 @@ Families (``FAMILIES``, in the order names are tried):
 - ``lbf``: Level-Based Foraging, ``lbf[-<S>s]-<W>x<H>-<N>p-<F>f[-coop]``
   (EPyMARL style);
 - ``rware``: Robot Warehouse, ``rware-<size>-<N>ag[-easy|-hard]``, size one of
-  ``tiny, small, medium, large``.
+  ``tiny, small, medium, large``;
+- ``jaxmarl``: JaxMARL's cooperative discrete-action games, ``jaxmarl:<id>``
+  (MPE, switch_riddle, Hanabi, Overcooked) and ``jaxmarl:smax-<map>`` (SMAX
+  against the heuristic enemy); the optional extra ``jaxmarl-core[jaxmarl]``.
 
 A new family is one more :class:`EnvFamily` row: its pattern, its factory, the
 ``env_kwargs`` it accepts and an example.
@@ -32,7 +35,8 @@ class EnvFamily(NamedTuple):
             not match ``pattern`` is malformed (None: no prefix).
         pattern: a full match of a name; its groups go to ``build``.
         build: ``build(name, groups, **env_kwargs) -> Environment``.
-        options: the ``env_kwargs`` the family accepts.
+        options: the ``env_kwargs`` the family accepts (None: ``build`` checks
+            them against the environment's constructor).
         grammar: the form of a name, for messages.
         examples: names ``list_envs`` lists.
     """
@@ -41,7 +45,7 @@ class EnvFamily(NamedTuple):
     prefix: str | None
     pattern: re.Pattern
     build: Callable[..., Environment]
-    options: frozenset[str]
+    options: frozenset[str] | None
     grammar: str
     examples: tuple[str, ...]
 
@@ -79,6 +83,12 @@ def _rware(name: str, groups: tuple, **env_kwargs: Any) -> Environment:
     )
 
 
+def _jaxmarl(name: str, groups: tuple, **env_kwargs: Any) -> Environment:
+    from jaxmarl_core.envs.jaxmarl_envs import make_jaxmarl
+
+    return make_jaxmarl(name, groups[0], **env_kwargs)
+
+
 FAMILIES: tuple[EnvFamily, ...] = (
     EnvFamily(
         name="matrix",
@@ -114,6 +124,25 @@ FAMILIES: tuple[EnvFamily, ...] = (
         grammar="rware-<tiny|small|medium|large>-<N>ag[-easy|-hard], e.g. rware-tiny-2ag",
         examples=("rware-tiny-2ag", "rware-tiny-4ag", "rware-small-4ag"),
     ),
+    EnvFamily(
+        name="jaxmarl",
+        prefix="jaxmarl:",
+        pattern=re.compile(r"^jaxmarl:(\S+)$"),
+        build=_jaxmarl,
+        options=None,
+        grammar="jaxmarl:<JaxMARL id> or jaxmarl:smax-<map>, e.g. jaxmarl:MPE_simple_spread_v3 "
+        '(needs pip install "jaxmarl-core[jaxmarl]")',
+        examples=(
+            "jaxmarl:MPE_simple_spread_v3",
+            "jaxmarl:MPE_simple_reference_v3",
+            "jaxmarl:MPE_simple_speaker_listener_v4",
+            "jaxmarl:switch_riddle",
+            "jaxmarl:smax-3m",
+            "jaxmarl:smax-2s3z",
+            "jaxmarl:hanabi",
+            "jaxmarl:overcooked",
+        ),
+    ),
 )
 
 
@@ -147,7 +176,8 @@ def make_env(name: str, **env_kwargs: Any) -> Environment:
     for family in FAMILIES:
         match = family.pattern.match(name)
         if match is not None:
-            _check_kwargs(name, env_kwargs, family.options)
+            if family.options is not None:
+                _check_kwargs(name, env_kwargs, family.options)
             return family.build(name, match.groups(), **env_kwargs)
         if family.prefix is not None and name.startswith(family.prefix):
             raise ValueError(

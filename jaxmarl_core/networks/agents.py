@@ -17,24 +17,35 @@ import jax.numpy as jnp
 
 from jaxmarl_core.networks.layers import Dense, GRUCell
 
+# The hidden layers' activations a config's ``activation`` may name.
+ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh}
+
+
+def hidden_layers(x: chex.Array, hidden: Sequence[int], activation: str) -> chex.Array:
+    """Dense layers of widths ``hidden``, each followed by ``activation``."""
+    for width in hidden:
+        x = ACTIVATIONS[activation](Dense(width, kernel_init=nn.initializers.orthogonal(2**0.5))(x))
+    return x
+
 
 class MLP(nn.Module):
-    """ReLU MLP with a linear output layer.
+    """MLP (ReLU or tanh hidden layers) with a linear output layer.
 
     Attributes:
         hidden: widths of the hidden layers.
         out: output width.
         out_scale: orthogonal-init scale of the last layer.
+        activation: a key of ``ACTIVATIONS``.
     """
 
     hidden: Sequence[int]
     out: int
     out_scale: float = 1.0
+    activation: str = "relu"
 
     @nn.compact
     def __call__(self, x: chex.Array) -> chex.Array:
-        for width in self.hidden:
-            x = nn.relu(Dense(width, kernel_init=nn.initializers.orthogonal(2**0.5))(x))
+        x = hidden_layers(x, self.hidden, self.activation)
         return Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
 
 
@@ -84,26 +95,27 @@ def multi_agent(module: nn.Module, num_agents: int, param_sharing: bool) -> Mult
 
 
 class GRUAgent(nn.Module):
-    """EPyMARL's recurrent agent: ReLU encoder, GRU cell, linear head.
+    """EPyMARL's recurrent agent: encoder (ReLU by default), GRU cell, linear head.
 
     ``(carry float32[..., H], x float32[..., D]) -> (carry, float32[..., out])``
-    for one time step; the encoder has ``len(hidden) - 1`` ReLU layers (at least
+    for one time step; the encoder has ``len(hidden) - 1`` layers (at least
     one) and the GRU is ``hidden[-1]`` wide.
 
     Attributes:
         hidden: widths; the last is the GRU's.
         out: output width.
         out_scale: orthogonal-init scale of the head.
+        activation: the encoder's, a key of ``ACTIVATIONS``.
     """
 
     hidden: Sequence[int]
     out: int
     out_scale: float = 1.0
+    activation: str = "relu"
 
     @nn.compact
     def __call__(self, carry: chex.Array, x: chex.Array) -> tuple[chex.Array, chex.Array]:
-        for width in self.hidden[:-1] or self.hidden:
-            x = nn.relu(Dense(width, kernel_init=nn.initializers.orthogonal(2**0.5))(x))
+        x = hidden_layers(x, self.hidden[:-1] or self.hidden, self.activation)
         carry, y = GRUCell(features=self.hidden[-1])(carry, x)
         head = Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))
         return carry, head(y)
@@ -144,6 +156,7 @@ def make_agent_net(
     param_sharing: bool,
     recurrent: bool,
     out_scale: float = 1.0,
+    activation: str = "relu",
 ) -> AgentNet:
     """An MLP (``recurrent=False``) or a :class:`GRUAgent` for every agent.
 
@@ -154,11 +167,11 @@ def make_agent_net(
         param_sharing: one parameter set with a one-hot agent id, or one per agent.
         recurrent: GRU agents with a hidden state per environment and agent.
         out_scale: orthogonal-init scale of the last layer.
+        activation: of the hidden layers (the encoder's for a GRU), a key of ``ACTIVATIONS``.
     """
     if not recurrent:
-        net = multi_agent(
-            MLP(hidden=tuple(hidden), out=out, out_scale=out_scale), num_agents, param_sharing
-        )
+        mlp = MLP(hidden=tuple(hidden), out=out, out_scale=out_scale, activation=activation)
+        net = multi_agent(mlp, num_agents, param_sharing)
 
         def ff_carry(batch_shape: tuple[int, ...] = ()) -> chex.Array:
             return jnp.zeros(tuple(batch_shape) + (num_agents, 0), jnp.float32)
@@ -172,7 +185,7 @@ def make_agent_net(
 
         return AgentNet(net.init, ff_carry, ff_step, ff_unroll, recurrent=False)
 
-    module = GRUAgent(hidden=tuple(hidden), out=out, out_scale=out_scale)
+    module = GRUAgent(hidden=tuple(hidden), out=out, out_scale=out_scale, activation=activation)
     width = hidden[-1]
 
     def prepare(x):

@@ -77,6 +77,7 @@ def make_value_critic(
     param_sharing: bool,
     centralised: bool,
     recurrent: bool = False,
+    activation: str = "relu",
 ) -> ValueCritic:
     """V(h_i) (``centralised=False``) or V(h_i, z) (``centralised=True``) for every agent.
 
@@ -86,9 +87,10 @@ def make_value_critic(
         param_sharing: one parameter set with a one-hot agent id, or one per agent.
         centralised: condition on the global state z as well.
         recurrent: a GRU with a hidden state per environment and agent.
+        activation: of the hidden layers, ``relu`` or ``tanh``.
     """
     inputs = centralised_input if centralised else local_input
-    net = make_agent_net(num_agents, hidden, 1, param_sharing, recurrent)
+    net = make_agent_net(num_agents, hidden, 1, param_sharing, recurrent, activation=activation)
 
     def init(key: chex.PRNGKey, obs: MultiAgentObservation) -> Any:
         return net.init(key, inputs(obs))

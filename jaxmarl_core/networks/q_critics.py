@@ -79,7 +79,11 @@ class ActionValueCritic(NamedTuple):
 
 
 def make_action_value_critic(
-    num_agents: int, num_actions: int, hidden: Sequence[int], param_sharing: bool
+    num_agents: int,
+    num_actions: int,
+    hidden: Sequence[int],
+    param_sharing: bool,
+    activation: str = "relu",
 ) -> ActionValueCritic:
     """Q(h_i, z, ⟨·, a_-i⟩) for every agent: an MLP with |A| outputs.
 
@@ -87,8 +91,10 @@ def make_action_value_critic(
         num_agents: N. num_actions: |A|.
         hidden: widths of the hidden layers.
         param_sharing: one parameter set with a one-hot agent id, or one per agent.
+        activation: of the hidden layers, ``relu`` or ``tanh``.
     """
-    net = multi_agent(MLP(hidden=tuple(hidden), out=num_actions), num_agents, param_sharing)
+    mlp = MLP(hidden=tuple(hidden), out=num_actions, activation=activation)
+    net = multi_agent(mlp, num_agents, param_sharing)
 
     def init(key: chex.PRNGKey, obs: MultiAgentObservation, action: chex.Array) -> Any:
         return net.init(key, action_value_input(obs, action, num_actions))

@@ -1,0 +1,170 @@
+"""JaxMARL's environments through the adapter: what the general conformance tests
+in ``test_envs.py`` (which cover every ``jaxmarl:`` example too) do not check.
+
+Padding of agents that differ, the world state, the team reward, terminations
+kept apart from truncations, refusals, and the error without the extra.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxmarl_core.cli import main
+from jaxmarl_core.envs import make_env
+
+pytest.importorskip("jaxmarl")
+
+from tests.test_envs import (  # noqa: E402
+    check_bookkeeping,
+    fast_compile,
+    make_rollout,
+    random_valid_actions,
+)
+
+
+def test_speaker_listener_pads_the_smaller_agent_and_masks_its_extra_actions():
+    """The speaker sees 3 numbers and has 3 actions, the listener 11 and 5: the
+    speaker's view is zero-padded to 11 and its actions 3 and 4 are never allowed."""
+    env = make_env("jaxmarl:MPE_simple_speaker_listener_v4")
+    assert env.agents == ["speaker_0", "listener_0"]
+    assert (env.num_actions, env.obs_dim, env.state_dim) == (5, 11, 22)
+    state, ts = jax.jit(env.reset)(jax.random.key(0))
+    inner_obs = env.inner.get_obs(state.inner)
+    obs = ts.observation
+    np.testing.assert_array_equal(obs.agents_view[0, :3], inner_obs["speaker_0"])
+    np.testing.assert_array_equal(obs.agents_view[0, 3:], 0.0)
+    np.testing.assert_array_equal(obs.agents_view[1], inner_obs["listener_0"])
+    np.testing.assert_array_equal(obs.action_mask, [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]])
+    # No world state in MPE: the global state is the concatenated padded views.
+    np.testing.assert_array_equal(obs.global_state, obs.agents_view.reshape(-1))
+
+
+def test_team_reward_is_the_mean_and_individual_rewards_are_the_agents_own():
+    """simple_spread gives each agent its own reward (a shared part plus its own
+    collisions); the team reward is their mean; every agent receives it unless
+    ``individual_rewards=True``. Eight agents moving at random for 25 steps collide."""
+    kwargs = {"num_agents": 8, "num_landmarks": 8}
+    team_env = make_env("jaxmarl:MPE_simple_spread_v3", **kwargs)
+    own_env = make_env("jaxmarl:MPE_simple_spread_v3", individual_rewards=True, **kwargs)
+
+    @jax.jit
+    def rollout(key):
+        state, _ = own_env.reset(key)
+
+        def body(state, step_key):
+            actions = jax.random.randint(step_key, (8,), 0, 5)
+            # What JaxMARL itself gives for this step (the adapter's step key).
+            inner_actions = {a: actions[i] for i, a in enumerate(own_env.agents)}
+            _, _, rewards, _, _ = own_env.inner.step_env(
+                jax.random.split(state.key)[1], state.inner, inner_actions
+            )
+            _, team_ts = team_env.step(state, actions)
+            state, own_ts = own_env.step(state, actions)
+            return state, (jnp.stack([rewards[a] for a in own_env.agents]), own_ts, team_ts)
+
+        return jax.lax.scan(body, state, jax.random.split(key, 25))[1]
+
+    inner, own, team = jax.device_get(rollout(jax.random.key(3)))
+    assert (np.ptp(inner, axis=1) > 0).any()  # the agents' rewards differ somewhere
+    np.testing.assert_allclose(own.reward, inner, rtol=1e-6)
+    np.testing.assert_allclose(own.extras["team_reward"], inner.mean(1), rtol=1e-6)
+    np.testing.assert_allclose(team.extras["team_reward"], inner.mean(1), rtol=1e-6)
+    np.testing.assert_allclose(
+        team.reward, np.repeat(inner.mean(1, keepdims=True), 8, 1), rtol=1e-6
+    )
+
+
+def test_smax_battles_end_in_terminations_and_the_time_limit_in_truncations():
+    """Random allies lose 3m battles within 60 steps (a termination, discount 0);
+    a 12-step limit truncates the others (discount 1). The global state is
+    SMAX's world state and only allowed actions exist."""
+    env = make_env("jaxmarl:smax-3m", episode_length=12)
+    first_obs, steps = jax.device_get(make_rollout(env, 4, 60)(jax.random.key(0)))
+    truncated, terminated = check_bookkeeping(steps, 12)
+    assert truncated >= 1 and terminated >= 1
+    assert env.state_dim == env.inner.get_world_state(env.inner.reset(jax.random.key(0))[1]).size
+    assert steps.obs.action_mask.any(axis=-1).all()
+
+
+def test_smax_world_state_is_the_global_state():
+    env = make_env("jaxmarl:smax-3m")
+    state, ts = jax.jit(env.reset)(jax.random.key(1))
+    np.testing.assert_array_equal(
+        ts.observation.global_state, env.inner.get_world_state(state.inner)
+    )
+    actions = random_valid_actions(jax.random.key(2), ts.observation.action_mask)
+    state, ts = jax.jit(env.step)(state, actions)
+    np.testing.assert_array_equal(
+        ts.observation.global_state, env.inner.get_world_state(state.inner)
+    )
+
+
+@pytest.mark.parametrize(
+    "name, kwargs, message",
+    [
+        ("jaxmarl:MPE_simple_facmac_3a_v1", {}, "continuous"),
+        ("jaxmarl:ant_4x2", {}, "continuous"),
+        ("jaxmarl:MPE_simple_tag_v3", {}, "competitive"),
+        ("jaxmarl:SMAX", {}, "smax-<map>"),
+        ("jaxmarl:smax-9z", {}, "unknown SMAX map"),
+        ("jaxmarl:MPE_nothing_v3", {}, "unknown JaxMARL environment"),
+        ("jaxmarl:", {}, "malformed JAXMARL name"),
+        ("jaxmarl:MPE_simple_spread_v3", {"num_agnets": 4}, "not understood"),
+        ("jaxmarl:MPE_simple_spread_v3", {"episode_length": 0}, "episode_length"),
+        ("jaxmarl:MPE_simple_spread_v3", {"individual_rewards": 1}, "individual_rewards"),
+    ],
+)
+def test_bad_jaxmarl_names_and_options_raise(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_env(name, **kwargs)
+
+
+def test_constructor_options_pass_through():
+    env = make_env("jaxmarl:MPE_simple_spread_v3", num_agents=4, num_landmarks=4)
+    assert env.num_agents == 4
+    riddle = make_env("jaxmarl:switch_riddle", num_agents=4)
+    assert (riddle.num_agents, riddle.episode_length) == (4, 10)  # 4N - 6
+    riddle = make_env("jaxmarl:switch_riddle", episode_length=3)
+    assert riddle.episode_length == riddle.inner.max_steps == 3
+
+
+def test_without_the_extra_a_jaxmarl_name_is_a_one_line_error(monkeypatch, capsys):
+    """With JaxMARL not importable, ``make_env`` and the command line say how to
+    install it, in one line, and nothing else is wrong."""
+    monkeypatch.setitem(sys.modules, "jaxmarl", None)  # import jaxmarl -> ImportError
+    with pytest.raises(ValueError, match=r'pip install "jaxmarl-core\[jaxmarl\]"'):
+        make_env("jaxmarl:MPE_simple_spread_v3")
+    code = main(["train", "algo=ippo", "env=jaxmarl:MPE_simple_spread_v3", "total_timesteps=100"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and 'pip install "jaxmarl-core[jaxmarl]"' in err
+
+
+@pytest.mark.parametrize("algo", ["coma", "qtran", "pac"])
+def test_coma_qtran_and_pareto_ac_run_on_mpe(algo):
+    """The algorithms no other JAX library has, unchanged on an MPE task
+    (3 agents, 5 actions): finite losses and returns over two logging steps."""
+    import jaxmarl_core
+
+    config = jaxmarl_core.make_config(
+        algo,
+        env="jaxmarl:MPE_simple_spread_v3",
+        total_timesteps=200,
+        num_envs=4,
+        num_logs=2,
+        num_eval_episodes=2,
+        hidden_size=16,
+        env_kwargs={"episode_length": 10},
+        **({"buffer_size": 100, "batch_size": 8, "learning_starts": 20} if algo == "qtran" else {}),
+    )
+    key = jax.random.PRNGKey(0)
+    out = fast_compile(jaxmarl_core.make_train(config), key)(key)
+    returns = np.asarray(out.metrics["eval_return"])
+    assert returns.shape == (2,) and np.isfinite(returns).all() and (returns < 0).all()
+    losses = [k for k in out.metrics if k.endswith("loss")]
+    assert losses and all(np.isfinite(np.asarray(out.metrics[k])).all() for k in losses)
