@@ -37,6 +37,12 @@ PAYOFFS = {
 }
 
 
+# Smaller instances for the rollouts: the full-size generators compile for tens of seconds.
+SMALL_KWARGS = {
+    "jumanji:Cleaner-v0": {"num_rows": 5, "num_cols": 5},
+    "jumanji:Connector-v3": {"grid_size": 5, "num_agents": 3},
+}
+
 # JaxMARL's own time limits (switch_riddle's is 4N - 6 for N = 3 agents).
 JAXMARL_LENGTHS = {"switch_riddle": 6, "hanabi": 200, "overcooked": 400, "smax": 100, "MPE": 25}
 
@@ -47,7 +53,8 @@ def default_episode_length(name: str) -> int:
     if name.startswith("jaxmarl:"):
         game = name[len("jaxmarl:") :]
         return next(v for k, v in JAXMARL_LENGTHS.items() if game.startswith(k))
-    return 50 if name.startswith("lbf") else 500
+    jumanji = {"jumanji:Cleaner-v0": 100, "jumanji:Connector-v3": 50}  # Jumanji's defaults
+    return jumanji.get(name) or (50 if name.startswith("lbf") else 500)
 
 
 # XLA:CPU spends most of a compile in LLVM; these test programs run in milliseconds anyway.
@@ -85,7 +92,7 @@ def make_rollout(env, num_envs, num_steps):
 
 @functools.cache
 def short_rollout(name):
-    env = make_env(name, episode_length=SHORT_EPISODE)
+    env = make_env(name, episode_length=SHORT_EPISODE, **SMALL_KWARGS.get(name, {}))
     first_obs, steps = make_rollout(env, NUM_ENVS, ROLLOUT_STEPS)(jax.random.key(0))
     return env, jax.device_get(first_obs), jax.device_get(steps)
 
@@ -264,6 +271,39 @@ def test_rware_collision_is_a_termination():
     assert int(ts.observation.step_count) == 1
     ts = run(key, jnp.array([0, 0], jnp.int32))
     assert ts.step_type == StepType.MID and (ts.discount == 1).all()
+
+
+def test_connector_views_split_own_and_others_cells():
+    """Jumanji codes agent k's path, head and target as 1 + 3k, 2 + 3k, 3 + 3k;
+    agent i's view has its own three planes, then the others' three."""
+    env = make_env("jumanji:Connector-v3", grid_size=5, num_agents=3)
+    state, ts = jax.jit(env.reset)(jax.random.key(0))
+    grid = np.asarray(state.grid)
+    view = np.asarray(ts.observation.agents_view).reshape(3, 6, 5, 5)
+    for i in range(3):
+        for kind in range(3):  # path, head, target
+            mine = grid == 1 + kind + 3 * i
+            others = np.isin(grid, [1 + kind + 3 * k for k in range(3) if k != i])
+            np.testing.assert_array_equal(view[i, kind], mine)
+            np.testing.assert_array_equal(view[i, 3 + kind], others)
+    assert view[:, 1].sum() == 3 and view[:, 2].sum() == 3  # one head and target each
+    owners = np.asarray(ts.observation.global_state)[3 * 25 :].reshape(5, 5)
+    np.testing.assert_allclose(owners, np.where(grid > 0, ((grid - 1) // 3 + 1) / 3, 0))
+
+
+def test_cleaner_view_is_the_maze_and_the_agents_positions():
+    env = make_env("jumanji:Cleaner-v0", num_rows=5, num_cols=5, num_agents=2)
+    state, ts = jax.jit(env.reset)(jax.random.key(0))
+    grid, view = np.asarray(state.grid), np.asarray(ts.observation.agents_view)
+    one_hot = np.stack([grid == v for v in range(3)]).reshape(-1)  # dirty, clean, wall
+    positions = np.asarray(state.agents_locations) / 4.0
+    for i in range(2):
+        np.testing.assert_array_equal(view[i, :75], one_hot)
+        np.testing.assert_allclose(view[i, 75:77], positions[i])
+        np.testing.assert_allclose(view[i, 77:], positions.reshape(-1))
+    np.testing.assert_allclose(
+        ts.observation.global_state, np.concatenate([one_hot, positions.reshape(-1)])
+    )
 
 
 def payoffs_of_every_joint_action(env):

@@ -36,6 +36,7 @@ from jaxmarl_core.config import Config, Param, list_algos, make_config, params_o
 from jaxmarl_core.envs import MatrixGame, VecEnv, list_envs, make_env
 from jaxmarl_core.envs.wrappers import VecStep
 from jaxmarl_core.types import MultiAgentObservation
+from tests.test_envs import SMALL_KWARGS
 
 INT32_MAX = int(np.iinfo(np.int32).max)
 # No deadline (the first example of an environment compiles it); no example database,
@@ -89,7 +90,7 @@ def nth_legal_action(mask: jax.Array, choice: jax.Array) -> jax.Array:
 @functools.cache
 def compiled_rollout(name: str) -> tuple[Environment, Callable[..., Rollout]]:
     """The environment ``name`` with short episodes, and its VecEnv rollout compiled once."""
-    env = make_env(name, episode_length=EPISODE_LENGTH)
+    env = make_env(name, episode_length=EPISODE_LENGTH, **SMALL_KWARGS.get(name, {}))
     venv = VecEnv(env, NUM_ENVS)
 
     def rollout(key: jax.Array, choices: jax.Array) -> Rollout:

@@ -1,4 +1,5 @@
-"""Level-Based Foraging and Robot Warehouse from Jumanji, under the library's contract.
+"""Jumanji's multi-agent grid games under the library's contract: Level-Based
+Foraging, Robot Warehouse, Cleaner and Connector.
 
 Each adapter wraps a Jumanji environment and returns ``MultiAgentObservation``
 observations, float32 ``[N]`` rewards and discounts, and exactly one extra,
@@ -20,10 +21,13 @@ import abc
 from typing import Any
 
 import chex
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jumanji.env import Environment
-from jumanji.environments import LevelBasedForaging, RobotWarehouse
+from jumanji.environments import Cleaner, Connector, LevelBasedForaging, RobotWarehouse
+from jumanji.environments.routing.cleaner.generator import RandomGenerator as CleanerGenerator
+from jumanji.environments.routing.connector.generator import RandomWalkGenerator
 from jumanji.environments.routing.lbf.generator import RandomGenerator as LbfGenerator
 from jumanji.environments.routing.robot_warehouse.generator import (
     RandomGenerator as RwareGenerator,
@@ -47,6 +51,17 @@ class _JumanjiAdapter(MultiAgentEnvironment):
     """
 
     inner: Environment
+
+    def __init__(
+        self, name: str, inner: Environment, episode_length: int, individual_rewards: bool = False
+    ) -> None:
+        self.name = name
+        self.inner = inner
+        self.num_agents = int(inner.action_spec.num_values.shape[0])
+        self.num_actions = int(inner.action_spec.num_values[0])
+        self.episode_length = episode_length
+        self.individual_rewards = individual_rewards
+        super().__init__()
 
     @abc.abstractmethod
     def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
@@ -90,6 +105,20 @@ class _JumanjiAdapter(MultiAgentEnvironment):
         return state, timestep
 
 
+class _SharedReward:
+    """For games whose reward is one shared scalar: every agent receives all of
+    it, so ``individual_rewards`` changes nothing, and the team reward is that
+    scalar (not N times it)."""
+
+    num_agents: int
+
+    def _agent_rewards(self, inner_reward: chex.Array) -> chex.Array:
+        return jnp.broadcast_to(inner_reward.astype(jnp.float32), (self.num_agents,))
+
+    def _team_reward(self, inner_reward: chex.Array) -> chex.Array:
+        return inner_reward.astype(jnp.float32)
+
+
 class LBF(_JumanjiAdapter):
     """Level-Based Foraging (Jumanji ``LevelBasedForaging``, vector observations).
 
@@ -115,7 +144,7 @@ class LBF(_JumanjiAdapter):
         individual_rewards: bool,
         max_agent_level: int,
     ) -> None:
-        self.inner = LevelBasedForaging(
+        inner = LevelBasedForaging(
             generator=LbfGenerator(
                 grid_size=grid_size,
                 num_agents=num_agents,
@@ -126,14 +155,9 @@ class LBF(_JumanjiAdapter):
             ),
             time_limit=_UNREACHABLE_TIME_LIMIT,
         )
-        self.name = name
         self.grid_size = grid_size
         self.num_food = num_food
-        self.num_agents = num_agents
-        self.num_actions = int(self.inner.action_spec.num_values[0])
-        self.episode_length = episode_length
-        self.individual_rewards = individual_rewards
-        super().__init__()
+        super().__init__(name, inner, episode_length, individual_rewards)
 
     @property
     def state_dim(self) -> int:
@@ -154,7 +178,7 @@ class LBF(_JumanjiAdapter):
         return inner_reward.astype(jnp.float32)
 
 
-class RWARE(_JumanjiAdapter):
+class RWARE(_SharedReward, _JumanjiAdapter):
     """Robot Warehouse (Jumanji ``RobotWarehouse``).
 
     - ``agents_view``: Jumanji's per-agent sensor observation, float32[N, obs_dim].
@@ -174,13 +198,8 @@ class RWARE(_JumanjiAdapter):
         episode_length: int,
         individual_rewards: bool,
     ) -> None:
-        self.inner = RobotWarehouse(generator=generator, time_limit=_UNREACHABLE_TIME_LIMIT)
-        self.name = name
-        self.num_agents = int(generator.num_agents)
-        self.num_actions = int(self.inner.action_spec.num_values[0])
-        self.episode_length = episode_length
-        self.individual_rewards = individual_rewards
-        super().__init__()
+        inner = RobotWarehouse(generator=generator, time_limit=_UNREACHABLE_TIME_LIMIT)
+        super().__init__(name, inner, episode_length, individual_rewards)
 
     @property
     def state_dim(self) -> int:
@@ -188,13 +207,6 @@ class RWARE(_JumanjiAdapter):
 
     def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
         return agents_view.ravel()
-
-    def _agent_rewards(self, inner_reward: chex.Array) -> chex.Array:
-        return jnp.broadcast_to(inner_reward.astype(jnp.float32), (self.num_agents,))
-
-    def _team_reward(self, inner_reward: chex.Array) -> chex.Array:
-        """float32[]: the shared reward itself (every agent already receives all of it)."""
-        return inner_reward.astype(jnp.float32)
 
 
 def make_lbf(
@@ -362,3 +374,189 @@ def make_rware(
         episode_length=episode_length,
         individual_rewards=individual_rewards,
     )
+
+
+def _one_hot_grid(grid: chex.Array, num_values: int) -> chex.Array:
+    """float32[num_values * H * W]: each cell's value (0..num_values-1) one-hot, channel-major."""
+    return jax.nn.one_hot(grid, num_values, axis=0, dtype=jnp.float32).reshape(-1)
+
+
+class CleanerEnv(_SharedReward, _JumanjiAdapter):
+    """Cleaner (Jumanji ``Cleaner``): agents in a maze clean the dirty tiles they visit.
+
+    Every agent sees the whole maze, so ``agents_view`` is the same for all but
+    for the agent's own position:
+
+    - ``agents_view``: float32[N, 3 * R * C + 2 + 2 * N]: the grid one-hot
+      (dirty, clean, wall), the agent's own (row, col) and every agent's
+      (row, col), positions scaled to [0, 1];
+    - ``global_state``: the grid one-hot and every agent's position;
+    - reward: Jumanji's one shared scalar (tiles cleaned this step minus a
+      penalty of ``penalty_per_timestep``, 0.5 by default); every agent receives
+      it and ``team_reward`` is that scalar;
+    - the episode terminates when every tile is clean (or, as in Jumanji, when an
+      agent takes a masked action: the learners never do).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        num_rows: int,
+        num_cols: int,
+        num_agents: int,
+        episode_length: int,
+    ) -> None:
+        inner = Cleaner(
+            generator=CleanerGenerator(num_rows, num_cols, num_agents),
+            time_limit=_UNREACHABLE_TIME_LIMIT,
+        )
+        self._scale = jnp.array([num_rows - 1, num_cols - 1], jnp.float32)
+        self._grid_size = num_rows * num_cols
+        super().__init__(name, inner, episode_length)
+
+    @property
+    def obs_dim(self) -> int:
+        return 3 * self._grid_size + 2 + 2 * self.num_agents
+
+    @property
+    def state_dim(self) -> int:
+        return 3 * self._grid_size + 2 * self.num_agents
+
+    def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
+        return agents_view[0, jnp.r_[: 3 * self._grid_size, 3 * self._grid_size + 2 : self.obs_dim]]
+
+    def _observation(self, state: Any, inner_obs: Any) -> MultiAgentObservation:
+        grid = _one_hot_grid(inner_obs.grid.astype(jnp.int32), 3)
+        positions = inner_obs.agents_locations / self._scale  # [N, 2]
+        n = self.num_agents
+        agents_view = jnp.concatenate(
+            [
+                jnp.broadcast_to(grid, (n, grid.shape[0])),
+                positions,
+                jnp.broadcast_to(positions.reshape(-1), (n, 2 * n)),
+            ],
+            axis=1,
+        )
+        return MultiAgentObservation(
+            agents_view=agents_view,
+            action_mask=inner_obs.action_mask.astype(bool),
+            global_state=self._global_state(state, agents_view),
+            step_count=state.step_count.astype(jnp.int32),
+        )
+
+
+class ConnectorEnv(_JumanjiAdapter):
+    """Connector (Jumanji ``Connector``): every agent draws a path from its start
+    to its target on a shared grid without crossing the others' paths.
+
+    Jumanji's grid codes agent k's path, head and target as 1 + 3k, 2 + 3k, 3 + 3k:
+
+    - ``agents_view``: float32[N, 6 * G * G], the grid from the agent's side:
+      its own path, head and target, then the others' paths, heads and targets,
+      each a G x G plane;
+    - ``global_state``: float32[4 * G * G]: the kind of every cell (path, head,
+      target; one-hot) and its owner's index scaled to (0, 1];
+    - reward: Jumanji's per-agent reward (+1 on connecting, a small cost per step
+      before); ``team_reward`` is the sum;
+    - an agent that has connected or is blocked can only stay (Jumanji's mask);
+      the episode terminates when every agent is.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        grid_size: int,
+        num_agents: int,
+        episode_length: int,
+        individual_rewards: bool,
+    ) -> None:
+        inner = Connector(
+            generator=RandomWalkGenerator(grid_size=grid_size, num_agents=num_agents),
+            time_limit=_UNREACHABLE_TIME_LIMIT,
+        )
+        self.grid_size = grid_size
+        super().__init__(name, inner, episode_length, individual_rewards)
+
+    @property
+    def obs_dim(self) -> int:
+        return 6 * self.grid_size**2
+
+    @property
+    def state_dim(self) -> int:
+        return 4 * self.grid_size**2
+
+    def _cells(self, grid: chex.Array) -> tuple[chex.Array, chex.Array]:
+        """Each cell's owner (int32, -1 for empty) and kind (0 path, 1 head, 2 target)."""
+        occupied = grid > 0
+        owner = jnp.where(occupied, (grid - 1) // 3, -1)
+        kind = jnp.where(occupied, (grid - 1) % 3, -1)
+        return owner, kind
+
+    def _global_state(self, state: Any, agents_view: chex.Array) -> chex.Array:
+        owner, kind = self._cells(state.grid)
+        kinds = jax.nn.one_hot(kind, 3, axis=0, dtype=jnp.float32).reshape(-1)
+        owners = ((owner + 1) / self.num_agents).astype(jnp.float32).reshape(-1)
+        return jnp.concatenate([kinds, owners])
+
+    def _observation(self, state: Any, inner_obs: Any) -> MultiAgentObservation:
+        owner, kind = self._cells(inner_obs.grid)
+        kinds = jax.nn.one_hot(kind, 3, axis=0, dtype=jnp.float32)  # [3, G, G]
+        mine = owner[None] == jnp.arange(self.num_agents)[:, None, None]  # [N, G, G]
+        own = kinds[None] * mine[:, None]  # [N, 3, G, G]
+        others = kinds[None] * (~mine & (owner >= 0)[None])[:, None]
+        agents_view = jnp.concatenate([own, others], axis=1).reshape(self.num_agents, -1)
+        return MultiAgentObservation(
+            agents_view=agents_view,
+            action_mask=inner_obs.action_mask.astype(bool),
+            global_state=self._global_state(state, agents_view),
+            step_count=state.step_count.astype(jnp.int32),
+        )
+
+    def _agent_rewards(self, inner_reward: chex.Array) -> chex.Array:
+        return inner_reward.astype(jnp.float32)
+
+
+def make_cleaner(
+    name: str,
+    num_rows: int = 10,
+    num_cols: int = 10,
+    num_agents: int = 3,
+    episode_length: int = 100,
+) -> Environment:
+    """Jumanji's Cleaner: an ``num_rows x num_cols`` maze (odd sizes >= 3 give a
+    proper maze) cleaned by ``num_agents`` agents; Jumanji's defaults (10 x 10,
+    3 agents, 100 steps).
+
+    Raises:
+        ValueError: naming the environment and the violated limit.
+    """
+    num_rows = check_int(name, "num_rows", num_rows, 3)
+    num_cols = check_int(name, "num_cols", num_cols, 3)
+    num_agents = check_int(name, "num_agents", num_agents, 1)
+    episode_length = check_int(name, "episode_length", episode_length, 1)
+    return CleanerEnv(name, num_rows, num_cols, num_agents, episode_length)
+
+
+def make_connector(
+    name: str,
+    grid_size: int = 10,
+    num_agents: int = 10,
+    episode_length: int = 50,
+    individual_rewards: bool = False,
+) -> Environment:
+    """Jumanji's Connector on a ``grid_size`` square grid with ``num_agents`` paths to
+    draw; Jumanji's defaults (10 x 10, 10 agents, 50 steps).
+
+    Raises:
+        ValueError: naming the environment and the violated limit.
+    """
+    grid_size = check_int(name, "grid_size", grid_size, 3)
+    num_agents = check_int(name, "num_agents", num_agents, 1)
+    episode_length = check_int(name, "episode_length", episode_length, 1)
+    individual_rewards = check_bool(name, "individual_rewards", individual_rewards)
+    if 2 * num_agents > grid_size**2:
+        raise ValueError(
+            f"{name}: {num_agents} agents need a start and a target each, more than the "
+            f"{grid_size**2} cells of a {grid_size}x{grid_size} grid"
+        )
+    return ConnectorEnv(name, grid_size, num_agents, episode_length, individual_rewards)

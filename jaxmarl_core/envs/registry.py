@@ -7,6 +7,8 @@ Families (``FAMILIES``, in the order names are tried):
   (EPyMARL style);
 - ``rware``: Robot Warehouse, ``rware-<size>-<N>ag[-easy|-hard]``, size one of
   ``tiny, small, medium, large``;
+- ``cleaner``, ``connector``: Jumanji's ``jumanji:Cleaner-v0`` and
+  ``jumanji:Connector-v3`` (sizes and agent counts as ``env_kwargs``);
 - ``jaxmarl``: JaxMARL's cooperative discrete-action games, ``jaxmarl:<id>``
   (MPE, switch_riddle, Hanabi, Overcooked) and ``jaxmarl:smax-<map>`` (SMAX
   against the heuristic enemy); the optional extra ``jaxmarl-core[jaxmarl]``.
@@ -83,6 +85,18 @@ def _rware(name: str, groups: tuple, **env_kwargs: Any) -> Environment:
     )
 
 
+def _cleaner(name: str, groups: tuple, **env_kwargs: Any) -> Environment:
+    from jaxmarl_core.envs.jumanji_envs import make_cleaner
+
+    return make_cleaner(name, **env_kwargs)
+
+
+def _connector(name: str, groups: tuple, **env_kwargs: Any) -> Environment:
+    from jaxmarl_core.envs.jumanji_envs import make_connector
+
+    return make_connector(name, **env_kwargs)
+
+
 def _jaxmarl(name: str, groups: tuple, **env_kwargs: Any) -> Environment:
     from jaxmarl_core.envs.jaxmarl_envs import make_jaxmarl
 
@@ -123,6 +137,24 @@ FAMILIES: tuple[EnvFamily, ...] = (
         options=frozenset({"episode_length", "individual_rewards"}),
         grammar="rware-<tiny|small|medium|large>-<N>ag[-easy|-hard], e.g. rware-tiny-2ag",
         examples=("rware-tiny-2ag", "rware-tiny-4ag", "rware-small-4ag"),
+    ),
+    EnvFamily(
+        name="cleaner",
+        prefix="jumanji:Cleaner",
+        pattern=re.compile(r"^jumanji:Cleaner-v0$"),
+        build=_cleaner,
+        options=frozenset({"episode_length", "num_rows", "num_cols", "num_agents"}),
+        grammar="jumanji:Cleaner-v0 (env_kwargs num_rows, num_cols, num_agents)",
+        examples=("jumanji:Cleaner-v0",),
+    ),
+    EnvFamily(
+        name="connector",
+        prefix="jumanji:Connector",
+        pattern=re.compile(r"^jumanji:Connector-v3$"),
+        build=_connector,
+        options=frozenset({"episode_length", "individual_rewards", "grid_size", "num_agents"}),
+        grammar="jumanji:Connector-v3 (env_kwargs grid_size, num_agents)",
+        examples=("jumanji:Connector-v3",),
     ),
     EnvFamily(
         name="jaxmarl",
