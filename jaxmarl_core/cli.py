@@ -240,10 +240,11 @@ def _list() -> int:
 
     print("algorithms: " + ", ".join(list_algos()))
     print("environments, by family:")
+    width = max(len(family.name) for family in FAMILIES)
     for family in FAMILIES:
-        print(f"  {family.name:8s} {family.grammar}")
-        if family.prefix is not None:
-            print(f"  {'':8s} listed: {', '.join(family.examples)}")
+        print(f"  {family.name:{width}s}  {family.grammar}")
+        if family.prefix is not None and len(family.examples) > 1:
+            print(f"  {'':{width}s}  listed: {', '.join(family.examples)}")
     return 0
 
 
