@@ -31,8 +31,10 @@ def test_list(capsys):
     assert "idqn" in out and "climbing" in out and "lbf-8x8-2p-2f-coop" in out
     from jaxmarl_core.envs.registry import FAMILIES
 
-    for family in FAMILIES:  # every family with the form of its names
-        assert f"  {family.name:8s} {family.grammar}" in out
+    for family in FAMILIES:  # every family with the form of its names and its examples
+        line = next(line for line in out.splitlines() if line.split()[:1] == [family.name])
+        assert line.endswith(family.grammar)
+        assert all(example in out for example in family.examples)
 
 
 def test_train_writes_run_dir(tmp_path):
