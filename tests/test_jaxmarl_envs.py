@@ -168,3 +168,50 @@ def test_coma_qtran_and_pareto_ac_run_on_mpe(algo):
     assert returns.shape == (2,) and np.isfinite(returns).all() and (returns < 0).all()
     losses = [k for k in out.metrics if k.endswith("loss")]
     assert losses and all(np.isfinite(np.asarray(out.metrics[k])).all() for k in losses)
+
+
+# JaxMARL's feed-forward IPPO settings for MPE (64 environments x 128 steps,
+# 4 epochs x 4 minibatches, 64-64 tanh networks, lr 2.5e-4 annealed, GAE 0.95).
+MPE_IPPO = dict(
+    num_envs=64,
+    rollout_length=128,
+    epochs=4,
+    minibatches=4,
+    hidden_size=64,
+    activation="tanh",
+    lr=2.5e-4,
+    anneal_lr=True,
+    advantage="gae",
+    gae_lambda=0.95,
+    clip_eps=0.2,
+    ent_coef=0.01,
+    vf_coef=0.5,
+    max_grad_norm=0.5,
+)
+
+
+@pytest.mark.slow
+def test_ippo_learns_mpe_simple_spread():
+    """IPPO on MPE_simple_spread_v3 with JaxMARL's settings, 327,680 steps
+    (10 logging steps of 5 updates), seeds 0-2 (vmapped).
+
+    Expected: the training return (team reward = mean of the three agents'
+    rewards, summed over the 25-step episode) rises from about -26 (the random
+    start) to above -21.5 in every seed. Measured here at 1.6M steps: -25.8 at
+    the start, -18.8 / -18.9 / -18.7 at the end.
+    """
+    import jaxmarl_core
+    from jaxmarl_core.train import seed_keys
+
+    config = jaxmarl_core.make_config(
+        "ippo",
+        env="jaxmarl:MPE_simple_spread_v3",
+        total_timesteps=327_680,
+        num_logs=10,
+        **MPE_IPPO,
+    )
+    out = jax.jit(jax.vmap(jaxmarl_core.make_train(config)))(seed_keys(3))
+    returns = np.asarray(out.metrics["episode_return"])  # [seeds, logs]
+    print(f"IPPO on MPE spread, training return per seed: {returns[:, 0]} -> {returns[:, -1]}")
+    assert (returns[:, 0] < -24.0).all(), returns[:, 0]
+    assert (returns[:, -1] > -21.5).all(), returns[:, -1]
