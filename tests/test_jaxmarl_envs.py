@@ -215,3 +215,34 @@ def test_ippo_learns_mpe_simple_spread():
     print(f"IPPO on MPE spread, training return per seed: {returns[:, 0]} -> {returns[:, -1]}")
     assert (returns[:, 0] < -24.0).all(), returns[:, 0]
     assert (returns[:, -1] > -21.5).all(), returns[:, -1]
+
+
+@pytest.mark.slow
+def test_recurrent_vdn_wins_smax_3m():
+    """Recurrent VDN on jaxmarl:smax-3m (3 marines against JaxMARL's heuristic
+    enemy), 400k steps (16 environments, a gradient step on 32 sequences every
+    4 steps), seeds 0-1 (vmapped); about 10 minutes on one core.
+
+    Expected: the training return (enemy health taken, normalised to 1, plus 1
+    for a won battle) rises from below 0.3 to above 1.0 (battles won) in both
+    seeds. Measured with the same settings through the command line: 0.21 ->
+    1.42 and 0.17 -> 1.32; greedy 1.87 and 1.32 at the end.
+    """
+    import jaxmarl_core
+    from jaxmarl_core.train import seed_keys
+
+    config = jaxmarl_core.make_config(
+        "vdn",
+        env="jaxmarl:smax-3m",
+        recurrent=True,
+        total_timesteps=400_000,
+        num_envs=16,
+        rollout_length=4,
+        batch_size=32,
+        num_logs=10,
+    )
+    out = jax.jit(jax.vmap(jaxmarl_core.make_train(config)))(seed_keys(2))
+    returns = np.asarray(out.metrics["episode_return"])  # [seeds, logs]
+    print(f"VDN on smax-3m, training return per seed: {returns[:, 0]} -> {returns[:, -1]}")
+    assert (returns[:, 0] < 0.3).all(), returns[:, 0]
+    assert (returns[:, -1] > 1.0).all(), returns[:, -1]
