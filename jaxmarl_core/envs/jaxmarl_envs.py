@@ -63,11 +63,17 @@ class Game(NamedTuple):
             limit, at ``episode_length``; its end counts as a truncation) or
             ``"none"`` (the game ends by itself).
         episode_length: the default time limit (JaxMARL's own).
+        mask: the method giving the available actions, ``state -> {agent:
+            mask}``; None where every action is always available.
+        options_from: the classes whose constructor arguments are the options
+            (the wrapped SMAX's too for the heuristic-enemy SMAX); () for ``cls``.
     """
 
     cls: str
     limit: str
     episode_length: int
+    mask: str | None = None
+    options_from: tuple[str, ...] = ()
 
 
 GAMES: dict[str, Game] = {
@@ -76,9 +82,15 @@ GAMES: dict[str, Game] = {
     "MPE_simple_reference_v3": Game("SimpleReferenceMPE", "separable", 25),
     "MPE_simple_speaker_listener_v4": Game("SimpleSpeakerListenerMPE", "separable", 25),
     "switch_riddle": Game("SwitchRiddle", "in_game", 0),  # 4N - 6 for N agents
-    "hanabi": Game("Hanabi", "none", 200),
+    "hanabi": Game("Hanabi", "none", 200, mask="get_legal_moves"),
     "overcooked": Game("Overcooked", "in_game", 400),
-    "smax": Game("HeuristicEnemySMAX", "separable", 100),
+    "smax": Game(
+        "HeuristicEnemySMAX",
+        "separable",
+        100,
+        mask="get_avail_actions",
+        options_from=("HeuristicEnemySMAX", "SMAX"),
+    ),
 }
 
 REFUSED: dict[str, str] = {
@@ -198,27 +210,12 @@ class JaxMarlEnv(MultiAgentEnvironment):
                 )
         self.agent_actions = [int(inner.action_space(a).n) for a in self.agents]
         self.num_actions = max(self.agent_actions)
-        obs, state = jax.eval_shape(inner.reset, jax.random.PRNGKey(0))
-        self._agent_obs_dims = [int(np.prod(obs[a].shape)) for a in self.agents]
-        self._obs_dim = max(self._agent_obs_dims)
-        self._world_state_dim = (
-            int(np.prod(obs["world_state"].shape)) if "world_state" in obs else 0
-        )
-        self._mask_fn = self._find_mask_fn(state)
+        obs, _ = jax.eval_shape(inner.reset, jax.random.PRNGKey(0))
+        self._obs_dim = max(int(np.prod(obs[a].shape)) for a in self.agents)
+        world_state = obs.get("world_state")
+        self._world_state_dim = 0 if world_state is None else int(np.prod(world_state.shape))
+        self._mask_fn = None if game.mask is None else getattr(inner, game.mask)
         super().__init__()
-
-    def _find_mask_fn(self, state: Any):
-        """JaxMARL's ``state -> {agent: mask}``, or None where it has none."""
-        for attr in ("get_avail_actions", "get_legal_moves"):
-            fn = getattr(self.inner, attr, None)
-            if fn is None:
-                continue
-            try:
-                jax.eval_shape(fn, state)
-            except NotImplementedError:
-                continue
-            return fn
-        return None
 
     @property
     def obs_dim(self) -> int:
@@ -283,11 +280,9 @@ class JaxMarlEnv(MultiAgentEnvironment):
 
 def _options(jaxmarl: Any, game: Game) -> set[str]:
     """The keyword arguments of the environment's constructor (SMAX's for SMAX)."""
-    classes = [getattr(jaxmarl.environments, game.cls)]
-    if game.cls == "HeuristicEnemySMAX":
-        classes.append(jaxmarl.environments.SMAX)
     names = set()
-    for cls in classes:
+    for cls_name in game.options_from or (game.cls,):
+        cls = getattr(jaxmarl.environments, cls_name)
         for p in inspect.signature(cls.__init__).parameters.values():
             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self":
                 names.add(p.name)
