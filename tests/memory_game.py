@@ -17,14 +17,12 @@ without memory either.
 
 from __future__ import annotations
 
-from functools import cached_property
 from typing import NamedTuple
 
 import chex
 import jax
 import jax.numpy as jnp
-from jumanji import specs
-from jumanji.types import StepType, TimeStep
+from jumanji.types import TimeStep
 
 from jaxmarl_core.envs.base import MultiAgentEnvironment
 from jaxmarl_core.types import MultiAgentObservation
@@ -59,42 +57,30 @@ class MemoryGame(MultiAgentEnvironment):
             step_count=step_count,
         )
 
+    @property
+    def obs_dim(self) -> int:
+        return 2 + self.episode_length
+
+    @property
+    def state_dim(self) -> int:
+        return self.episode_length
+
     def reset(self, key: chex.PRNGKey) -> tuple[MemoryState, TimeStep]:
         state = MemoryState(jax.random.bernoulli(key).astype(jnp.int32), jnp.int32(0))
-        timestep = TimeStep(
-            step_type=StepType.FIRST,
-            reward=jnp.zeros((self.num_agents,), jnp.float32),
-            discount=jnp.ones((self.num_agents,), jnp.float32),
-            observation=self._observation(state.cue, state.step_count),
-            extras={"team_reward": jnp.float32(0.0)},
-        )
-        return state, timestep
+        return state, self.first_timestep(self._observation(state.cue, state.step_count))
 
     def step(self, state: MemoryState, actions: chex.Array) -> tuple[MemoryState, TimeStep]:
         step_count = state.step_count + 1
         last = step_count >= self.episode_length
         team = jnp.where(last, jnp.mean((actions == state.cue).astype(jnp.float32)), 0.0)
         state = MemoryState(state.cue, step_count)
-        timestep = TimeStep(
-            step_type=jnp.where(last, StepType.LAST, StepType.MID),
-            reward=jnp.full((self.num_agents,), team, jnp.float32),
-            # The game ends at its last step: a termination, nothing to bootstrap.
-            discount=jnp.where(last, 0.0, 1.0) * jnp.ones((self.num_agents,), jnp.float32),
-            observation=self._observation(
-                state.cue, jnp.minimum(step_count, self.episode_length - 1)
-            ),
-            extras={"team_reward": team},
+        # The game ends at its last step: a termination, nothing to bootstrap. (The
+        # observation's step count stays below the limit, so it is no truncation.)
+        observation = self._observation(state.cue, jnp.minimum(step_count, self.episode_length - 1))
+        timestep = self.next_timestep(
+            observation,
+            agent_rewards=jnp.full((self.num_agents,), team, jnp.float32),
+            team_reward=team,
+            terminated=last,
         )
         return state, timestep
-
-    @cached_property
-    def observation_spec(self) -> specs.Spec:
-        n, length = self.num_agents, self.episode_length
-        return specs.Spec(
-            MultiAgentObservation,
-            "MultiAgentObservation",
-            agents_view=specs.Array((n, 2 + length), jnp.float32, "agents_view"),
-            action_mask=specs.BoundedArray((n, 2), bool, False, True, "action_mask"),
-            global_state=specs.Array((length,), jnp.float32, "global_state"),
-            step_count=specs.BoundedArray((), jnp.int32, 0, length, "step_count"),
-        )
