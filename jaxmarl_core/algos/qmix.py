@@ -29,7 +29,7 @@ from jaxmarl_core.types import Algorithm, HParams, Metrics
 # bias (q_tot fell 13 -> 0.7 over 600k steps, ~0.58 per 100k), and until then the
 # greedy actions follow it. At 0.1 the initial Q_tot is ~0.1: on
 # lbf-2s-8x8-2p-2f-coop (feed-forward, seeds 0-2, 600k steps) the greedy return
-# rose from 0.17 / 0.12 / 0.09 to 0.63 / 0.45 / 0.70 (0.01: 0.59 / 0.44 / 0.78).
+# rose from 0.17 / 0.05 / 0.06 to 0.63 / 0.45 / 0.70 (0.01: 0.59 / 0.44 / 0.78).
 PARAMS: dict[str, Param] = {
     **value_based.PARAMS,
     "mixing_embed_dim": Param(32, int, "width E of QMIX's mixing layer", low=1),
