@@ -186,3 +186,30 @@ def test_lbf_value_decomposition_reaches_a_positive_greedy_return(algo):
     assert baseline < 0.02
     assert np.all(returns > 5 * baseline), (returns, baseline)
     assert returns.mean() > 0.1, returns
+
+
+def test_lbf_sight2_qmix_reaches_a_clearly_positive_greedy_return():
+    """lbf-2s-8x8-2p-2f-coop (sight 2), feed-forward QMIX with the defaults
+    (mixer_init_scale 0.1, epsilon over 60k steps), 600k steps, seeds 0-2 (three:
+    the measured ones, and a 600k-step program per seed costs ~200 s on one
+    core): the final greedy return (32 episodes) is above 0.2 in every seed (a
+    uniformly random policy gets ~0.004) and above 0.35 on average.
+
+    Measured (seeds 0-2, in one program with mixer_init_scale 0.01 beside it,
+    ~600 s on one shared core): 0.63, 0.45, 0.70 (training return at epsilon
+    0.05: 0.86-0.88). With the plain orthogonal mixer init (mixer_init_scale=1)
+    the same seeds had 0.17, 0.05, 0.06 at 600k and 0.56, 0.27, 0.34 at 1M: its
+    initial Q_tot (~12) decays only by gamma per target update.
+    """
+    baseline = random_return("lbf-2s-8x8-2p-2f-coop")
+    (returns,), _ = final_eval(
+        "qmix",
+        "lbf-2s-8x8-2p-2f-coop",
+        seeds=3,
+        total_timesteps=600_000,
+        num_logs=10,
+        num_eval_episodes=32,
+    )
+    assert baseline < 0.02
+    assert np.all(returns > 0.2), (returns, baseline)
+    assert returns.mean() > 0.35, returns

@@ -32,6 +32,7 @@ from jaxmarl_core.networks.mixers import (
     StateValue,
     joint_action_index,
     joint_input,
+    scale_qmix_outputs,
     vdn_mix,
 )
 from jaxmarl_core.train import seed_keys
@@ -374,6 +375,44 @@ def test_qmix_loss_uses_target_mixer_on_next_state():
     y = jnp.array([1.0, 2.0]) + GAMMA * jnp.array([1.0, 0.0]) * q_next
     q_tot = mixer.apply(mparams, jnp.array([[1.0, -1.0], [2.0, 0.0]]), z)
     np.testing.assert_allclose(value, jnp.mean((y - q_tot) ** 2), rtol=1e-5)
+
+
+def test_qmix_mixer_init_scale_scales_the_hypernetwork_outputs_by_hand():
+    """With the output layers scaled by s: Q_tot = s w_2ᵀ elu(s (W_1ᵀ q + b_1)) + s b_2,
+    W_1, w_2, b_1, b_2 those of the unscaled mixer (hypernetwork hidden layers unchanged)."""
+    mixer = QMixer(embed_dim=2, hypernet_hidden=3)
+    params = mixer.init(KEY, jnp.zeros((1, 2)), jnp.zeros((1, 2)))
+    q, z = jnp.array([0.5, -2.0]), jnp.array([0.3, -0.7])
+    p = params["params"]
+
+    def hidden(layer):  # the hypernetwork's ReLU hidden layer, unscaled
+        return jax.nn.relu(z @ layer["Dense_0"]["kernel"] + layer["Dense_0"]["bias"])
+
+    def out(layer, x):
+        return x @ layer["kernel"] + layer["bias"]
+
+    w1 = jnp.abs(out(p["hyper_w1"]["Dense_1"], hidden(p["hyper_w1"]))).reshape(2, 2)
+    w2 = jnp.abs(out(p["hyper_w2"]["Dense_1"], hidden(p["hyper_w2"])))
+    b1 = out(p["hyper_b1"], z)
+    b2 = out(p["hyper_b2"]["Dense_1"], hidden(p["hyper_b2"]))[0]
+    for s in (1.0, 0.1):
+        scaled = scale_qmix_outputs(params, jnp.float32(s))
+        expected = s * w2 @ jax.nn.elu(s * (q @ w1 + b1)) + s * b2
+        np.testing.assert_allclose(mixer.apply(scaled, q, z), expected, rtol=1e-5, atol=1e-7)
+    # Scale 1 is the mixer as initialised, bit for bit; the input is not modified.
+    chex.assert_trees_all_equal(scale_qmix_outputs(params, jnp.float32(1.0)), params)
+    chex.assert_trees_all_equal(params, mixer.init(KEY, jnp.zeros((1, 2)), jnp.zeros((1, 2))))
+
+
+def test_qmix_init_applies_mixer_init_scale():
+    env = MatrixGame(jnp.eye(2), 1)
+    config = jaxmarl_core.make_config("qmix", env=env)
+    algorithm = qmix.make(env, config)
+    plain = algorithm.init(KEY, {**config.hparams, "mixer_init_scale": jnp.float32(1.0)})
+    small = algorithm.init(KEY, {**config.hparams, "mixer_init_scale": jnp.float32(0.01)})
+    expected = scale_qmix_outputs(plain.params["mixer"], 0.01)
+    chex.assert_trees_all_close(small.params["mixer"], expected)
+    chex.assert_trees_all_equal(small.params["agent"], plain.params["agent"])
 
 
 def test_qtran_losses_by_hand():

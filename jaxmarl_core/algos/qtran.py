@@ -170,7 +170,7 @@ def make(env: Environment, config: Config) -> Algorithm:
     joint_q = JointActionValue(hidden=hidden, num_joint_actions=num_joint)
     state_value = StateValue(hidden=hidden)
 
-    def init_extra(key: chex.PRNGKey, sample: value_based.Transition) -> dict:
+    def init_extra(key: chex.PRNGKey, sample: value_based.Transition, hparams: HParams) -> dict:
         q_key, v_key = jax.random.split(key)
         x = joint_input(sample.obs.agents_view, sample.obs.global_state)
         return {"joint_q": joint_q.init(q_key, x), "value": state_value.init(v_key, x)}

@@ -209,8 +209,9 @@ class ValueState(NamedTuple):
 
 # loss(params, target_params, batch, hparams, key) -> (loss, metrics)
 LossFn = Callable[[dict, dict, LossInput, HParams, chex.PRNGKey], tuple[chex.Array, Metrics]]
-# init_extra(key, sample Transition [1]) -> dict of extra parameter sets (mixer, joint networks)
-InitExtra = Callable[[chex.PRNGKey, Transition], dict]
+# init_extra(key, sample Transition [1], hparams) -> dict of extra parameter sets (mixer,
+# joint networks)
+InitExtra = Callable[[chex.PRNGKey, Transition, HParams], dict]
 
 
 def make_agent_net(env: Environment, config: Config) -> AgentNet:
@@ -382,7 +383,8 @@ def make_value_algorithm(
             extras=jax.tree_util.tree_map(lambda x: x[0], step_extras),
         )
         if init_extra is not None:
-            params.update(init_extra(extra_key, jax.tree_util.tree_map(lambda x: x[None], sample)))
+            one_step = jax.tree_util.tree_map(lambda x: x[None], sample)
+            params.update(init_extra(extra_key, one_step, hparams))
         return ValueState(
             params=params,
             target_params=params,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import chex
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 from jaxmarl_core.networks.agents import MLP
@@ -55,6 +56,32 @@ class QMixer(nn.Module):
         b2 = MLP(hidden=(e,), out=1, name="hyper_b2")(state)[..., 0]
         hidden = nn.elu(jnp.einsum("...n,...ne->...e", utilities, w1) + b1)
         return jnp.einsum("...e,...e->...", hidden, w2) + b2
+
+
+# The layers of QMixer that produce W_1, w_2, b_1 and b_2 from their last hidden layer.
+_QMIX_OUTPUT_LAYERS = (
+    ("hyper_w1", "Dense_1"),
+    ("hyper_w2", "Dense_1"),
+    ("hyper_b1",),
+    ("hyper_b2", "Dense_1"),
+)
+
+
+def scale_qmix_outputs(params: dict, scale: chex.Array) -> dict:
+    """QMixer parameters with the hypernetworks' output layers multiplied by ``scale``.
+
+    Applied once at initialisation, this is an orthogonal init of scale ``scale``
+    for those layers (their biases start at zero): W_1, w_2, b_1 and b_2 all
+    shrink by ``scale``, so the initial ``Q_tot`` shrinks by about ``scale``
+    (its b_2 term) and its slope in each Q_i by ``scale**2``.
+    """
+    out = jax.tree_util.tree_map(lambda x: x, params)  # a copy to update
+    for path in _QMIX_OUTPUT_LAYERS:
+        layer = out["params"]
+        for name in path[:-1]:
+            layer = layer[name]
+        layer[path[-1]] = jax.tree_util.tree_map(lambda x: x * scale, layer[path[-1]])
+    return out
 
 
 def joint_input(agents_view: chex.Array, global_state: chex.Array) -> chex.Array:
