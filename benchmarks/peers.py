@@ -128,6 +128,8 @@ def our_config(algo: str, env: str, num_envs: int):
 
     settings = dict(JAXMARL_SETTINGS if env == MPE else MAVA_SETTINGS)
     settings["num_envs"] = num_envs
+    if env == LBF:  # Mava's num_updates: 1000 (ours anneals nothing here)
+        settings["total_timesteps"] = 1000 * num_envs * settings["rollout_length"]
     return jm.make_config(algo, env=env, **settings)
 
 
@@ -419,19 +421,19 @@ def worker_profile(calls: int) -> dict:
 
         return jax.lax.scan(body, env_state, keys)[0]
 
-    def actor_only(params, obs, keys):
-        def body(c, k):
-            _, logits = setup.actor.step(params, c, obs.agents_view + k[0] * 0, first)
-            return c, jnp.sum(logits)
+    def actor_only(params, views):
+        def body(c, view):
+            return c, jnp.sum(setup.actor.step(params, c, view, first)[1])
 
-        return jax.lax.scan(body, carry, keys)[1]
+        return jax.lax.scan(body, carry, views)[1]
 
     def actor_and_sample(params, obs, keys):
-        def body(c, k):
-            _, logits = setup.actor.step(params, c, obs.agents_view, first)
-            return c, ac.sample_with_log_prob(k, logits, obs.action_mask)
+        def body(c, x):
+            view, mask, k = x
+            _, logits = setup.actor.step(params, c, view, first)
+            return c, ac.sample_with_log_prob(k, logits, mask)
 
-        return jax.lax.scan(body, carry, keys)[1]
+        return jax.lax.scan(body, carry, (obs.agents_view, obs.action_mask, keys))[1]
 
     def collect(params, env_state, keys):
         return ac.collect(setup, params, env_state, carry, first, keys)
@@ -439,12 +441,12 @@ def worker_profile(calls: int) -> dict:
     carry, first = state.carry.actor, state.first
     ms = {}
     ms["env_step"] = timed(env_only, state.env, keys)
-    ms["actor_forward"] = timed(actor_only, state.params.actor, state.env.obs, keys)
-    ms["actor_forward_and_sampling"] = timed(
-        actor_and_sample, state.params.actor, state.env.obs, keys
-    )
     ms["collect"] = timed(collect, state.params.actor, state.env, keys)
     rollout = jax.jit(collect)(state.params.actor, state.env, keys)[3]
+    ms["actor_forward"] = timed(actor_only, state.params.actor, rollout.obs.agents_view)
+    ms["actor_forward_and_sampling"] = timed(
+        actor_and_sample, state.params.actor, rollout.obs, keys
+    )
     start = state.carry
     batch_fn = lambda s, r: ac.make_batch(setup, s, r, start, key, hparams)[0]  # noqa: E731
     ms["make_batch"] = timed(batch_fn, state, rollout)
@@ -536,6 +538,54 @@ def others_running() -> dict:
     return dict(load_average=load, others_running=load[0] > 0.5)
 
 
+def derive(table: list[dict], dense: dict, dims: dict) -> None:
+    """Per row: FLOPs per env step, the fraction of the dense-layer rate reached
+    (``dense``: this core's FLOP/s for each row's shapes) and the ratios ours/peer."""
+    for row in table:
+        s = JAXMARL_SETTINGS if row["env"] == MPE else MAVA_SETTINGS
+        d, hidden, epochs = dims[row["env"]], s["hidden_size"], s["epochs"]
+        row["flops_per_step"] = dict(
+            ours=work_model("ours", row["algo"], d, hidden, epochs),
+            peer=work_model(row["peer"], "ippo", d, hidden, epochs),  # both peers run IPPO
+        )
+    for row in table:
+        name = f"{row['setting']}-{row['algo']}-{row['num_envs']}"
+        for who, key in (("ours", "ours"), (row["peer"], "peer_result")):
+            work = row["flops_per_step"]["ours" if who == "ours" else "peer"]
+            res = row[key]
+            if "steps_per_s" not in res or "error" in dense:
+                continue
+            # Seconds per env step at this core's dense rate for these shapes.
+            # The best rate among the row's four MLPs of near-equal shapes: load from
+            # others made single measurements of one shape vary up to 4x here.
+            shapes = [
+                dense[f"{name}-{w}-{part}"]
+                for w in ("ours", row["peer"])
+                for part in ("actor", "critic")
+            ]
+            best = {k: max(r[k] for r in shapes) for k in ("forward", "forward_backward")}
+            a = c = best
+            actor_share = work["actor_forward"] / (work["actor_forward"] + work["critic_forward"])
+            ideal = (
+                work["actor_forward"] / a["forward"]
+                + (work["critic_forward"] + work["extra"]) / c["forward"]
+                + work["learning"] * actor_share / a["forward_backward"]
+                + work["learning"] * (1 - actor_share) / c["forward_backward"]
+            )
+            res["dense_fraction"] = res["steps_per_s"] * ideal
+            res["dense_ceiling_steps_per_s"] = 1.0 / ideal
+        if "steps_per_s" in row["ours"] and "steps_per_s" in row["peer_result"]:
+            o, p = row["ours"], row["peer_result"]
+            row["ratio_steps_per_s"] = o["steps_per_s"] / p["steps_per_s"]
+            row["ratio_compile_s"] = o["compile_s"] / p["compile_s"]
+            row["ratio_peak_mb"] = o["peak_mb"] / p["peak_mb"]
+            row["ratio_steps_per_s_per_round"] = [
+                x["steps_per_s"] / y["steps_per_s"]
+                for x, y in zip(o["runs"], p["runs"], strict=False)
+                if "steps_per_s" in x and "steps_per_s" in y
+            ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--jaxmarl-repo", help="a checkout of FLAIROx/JaxMARL")
@@ -548,9 +598,25 @@ def main() -> None:
     parser.add_argument("--min-steps", type=int, default=100_000, help="env steps per call")
     parser.add_argument("--lbf-num-envs", type=int, nargs="*", default=[32, 128, 1024])
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument(
+        "--rederive",
+        action="store_true",
+        help="recompute FLOPs, dense fractions and ratios in --out from its measurements, "
+        "and print its table (with --profile: measure the profile again)",
+    )
+    parser.add_argument("--profile", action="store_true")
     parser.add_argument("--out", default=str(RESULTS / "peers-cpu.json"))
     args = parser.parse_args()
     ours_py = sys.executable
+    if args.rederive:
+        report = json.loads(Path(args.out).read_text())
+        report["dims"] = {e: run_worker(ours_py, args.core, "dims", env_name=e) for e in (MPE, LBF)}
+        derive(report["rows"], report["dense_rates"], report["dims"])
+        if args.profile:
+            report["profile"] = run_worker(ours_py, args.core, "profile", calls=5)
+        Path(args.out).write_text(json.dumps(report, indent=2, default=str) + "\n")
+        print_table(report)
+        return
     common = dict(min_steps=args.min_steps, calls=args.calls)
 
     mpe = JAXMARL_SETTINGS["num_envs"]
@@ -589,8 +655,6 @@ def main() -> None:
     for i, (setting, algo, env, n, peer) in enumerate(rows):
         s = JAXMARL_SETTINGS if env == MPE else MAVA_SETTINGS
         d, hidden = dims[env], s["hidden_size"]
-        ours_work = work_model("ours", algo, d, hidden, s["epochs"])
-        peer_work = work_model(peer, algo, d, hidden, s["epochs"])
         rows_per_minibatch = n * s["rollout_length"] * d["num_agents"] // s["minibatches"]
         name = f"{setting}-{algo}-{n}"
         for who in ("ours", peer):
@@ -616,33 +680,10 @@ def main() -> None:
                     skipped=f"{peer} not given (--{peer}-repo"
                     + (" and --mava-python)" if peer == "mava" else ")")
                 ),
-                flops_per_step=dict(ours=ours_work, peer=peer_work),
             )
         )  # fmt: skip
     dense = run_worker(ours_py, args.core, "dense", shapes=shapes, calls=3)
-    for row in table:
-        name = f"{row['setting']}-{row['algo']}-{row['num_envs']}"
-        for who, key in (("ours", "ours"), (row["peer"], "peer_result")):
-            work = row["flops_per_step"]["ours" if who == "ours" else "peer"]
-            res = row[key]
-            if "steps_per_s" not in res or "error" in dense:
-                continue
-            # Seconds per env step at this core's dense rate for these shapes.
-            a = dense[f"{name}-{who}-actor"]
-            c = dense[f"{name}-{who}-critic"]
-            ideal = (
-                work["acting"] / 2 / a["forward"]
-                + (work["acting"] / 2 + work["extra"]) / c["forward"]
-                + work["learning"] / 2 / a["forward_backward"]
-                + work["learning"] / 2 / c["forward_backward"]
-            )
-            res["dense_fraction"] = res["steps_per_s"] * ideal
-            res["dense_ceiling_steps_per_s"] = 1.0 / ideal
-        if "steps_per_s" in row["ours"] and "steps_per_s" in row["peer_result"]:
-            o, p = row["ours"], row["peer_result"]
-            row["ratio_steps_per_s"] = o["steps_per_s"] / p["steps_per_s"]
-            row["ratio_compile_s"] = o["compile_s"] / p["compile_s"]
-            row["ratio_peak_mb"] = o["peak_mb"] / p["peak_mb"]
+    derive(table, dense, dims)
 
     profile = None if args.no_profile else run_worker(ours_py, args.core, "profile", calls=5)
     import jax
@@ -664,6 +705,7 @@ def main() -> None:
         settings=dict(jaxmarl=JAXMARL_SETTINGS, mava=MAVA_SETTINGS),
         not_expressed=NOT_EXPRESSED,
         rows=table,
+        dims=dims,
         dense_rates=dense,
         profile=profile,
     )
@@ -681,7 +723,10 @@ def print_table(report: dict) -> None:
         f"{report['load_before']['others_running']})"
     )
     head = f"{'set':3s} {'algo':5s} {'envs':>5s} {'who':8s} {'steps/s':>9s} {'compile s':>9s} "
-    print(head + f"{'peak MB':>8s} {'MFLOP/step':>10s} {'dense frac':>10s} {'ours/peer':>9s}")
+    print(
+        head
+        + f"{'peak MB':>8s} {'MFLOP/step':>10s} {'dense frac':>10s} {'ours/peer':>9s}  (per round)"
+    )
     for row in report["rows"]:
         for who, key, work in (
             ("ours", "ours", "ours"),
@@ -693,11 +738,10 @@ def print_table(report: dict) -> None:
             if "steps_per_s" not in res:
                 print(lead + str(res.get("skipped") or res.get("error"))[:90])
                 continue
-            ratio = (
-                f"{row['ratio_steps_per_s']:9.2f}"
-                if who == "ours" and "ratio_steps_per_s" in row
-                else ""
-            )
+            ratio = ""
+            if who == "ours" and "ratio_steps_per_s" in row:
+                rounds = ", ".join(f"{x:.2f}" for x in row["ratio_steps_per_s_per_round"])
+                ratio = f"{row['ratio_steps_per_s']:9.2f}  ({rounds})"
             print(
                 lead + f"{res['steps_per_s']:9,.0f} {res['compile_s']:9.1f} {res['peak_mb']:8.0f} "
                 f"{mflop:10.2f} {res.get('dense_fraction', float('nan')):10.2f} {ratio}"
