@@ -377,6 +377,8 @@ def worker_dims(env_name: str) -> dict:
 
 
 def worker_profile(calls: int) -> dict:
+    import functools
+
     import jax
     import jax.numpy as jnp
 
@@ -487,6 +489,67 @@ def worker_profile(calls: int) -> dict:
         lambda s, b: ac.learn(setup, s.params, s.opt_state, b, hparams, key)[0], state, batch
     )
     ms["update"] = timed(lambda s: ac.update(setup, s, hparams)[0], state)
+
+    # One minibatch step, repeated ``sgd_steps`` times (epochs x minibatches) on a
+    # minibatch perturbed each time, so that nothing is hoisted out of the loop.
+    sgd_steps = setup.epochs * setup.minibatches
+    mb = jax.tree_util.tree_map(
+        lambda x: x[0],
+        ac.env_minibatches(batch, jnp.arange(batch.first.shape[1]), setup.minibatches),
+    )
+
+    def repeated(f, *args):
+        def body(c, _):
+            out = f(*args, c)
+            return c + 1e-9 * sum(jnp.sum(x) for x in jax.tree_util.tree_leaves(out)), None
+
+        return jax.lax.scan(body, 0.0, None, length=sgd_steps)[0]
+
+    def bump(b, c):
+        view = b.obs.agents_view + c
+        return b._replace(advantage=b.advantage + c, obs=b.obs._replace(agents_view=view))
+
+    grad = jax.grad(functools.partial(ac.loss, setup), has_aux=True)
+    p, o = state.params, state.opt_state
+    ms["learn_loss_forward"] = timed(
+        lambda p, b: repeated(lambda c: ac.loss(setup, p, bump(b, c), hparams)[0]), p, mb
+    )
+    ms["learn_loss_gradient"] = timed(
+        lambda p, b: repeated(lambda c: grad(p, bump(b, c), hparams)[0]), p, mb
+    )
+    ms["learn_sgd_steps"] = timed(
+        lambda p, o, b: repeated(lambda c: ac.sgd_step(setup, (p, o), bump(b, c), hparams)[0]),
+        p,
+        o,
+        mb,
+    )
+    # The same dense layers alone: actor and critic MLPs, forward and backward.
+    rows = mb.obs.agents_view.reshape(-1, mb.obs.agents_view.shape[-1]).shape[0]
+    inputs = mb.obs.agents_view.shape[-1] + env.num_agents
+    hidden = config.hidden_size
+    nets = []
+    for i, out in enumerate((env.num_actions, 1)):
+        ks = jax.random.split(jax.random.PRNGKey(i), 3)
+        sizes = [inputs, hidden, hidden, out]
+        nets.append(
+            [
+                0.1 * jax.random.normal(k, (a, b))
+                for k, a, b in zip(ks, sizes[:-1], sizes[1:], strict=True)
+            ]
+        )
+    x = jax.random.normal(key, (rows, inputs))
+
+    def mlp(ws, x):
+        for w in ws[:-1]:
+            x = jnp.tanh(x @ w)
+        return x @ ws[-1]
+
+    def plain_loss(nets, x):
+        return jnp.sum(jax.nn.log_softmax(mlp(nets[0], x))[:, 0]) + jnp.sum(mlp(nets[1], x) ** 2)
+
+    ms["dense_mlps_gradient_same_shapes"] = timed(
+        lambda n, x: repeated(lambda c: jax.grad(plain_loss)(n, x + c)), nets, x
+    )
     obs = rollout.obs
     return dict(
         ms_per_update=ms,
