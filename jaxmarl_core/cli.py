@@ -1,4 +1,4 @@
-"""Command line: ``jaxmarl-core list | train | eval | plot | sweep | keys``.
+"""Command line: ``jaxmarl-core list | train | eval | plot | sweep | pbt | keys``.
 
 Bad input exits with status 2 and one line on stderr, without a traceback; a
 run that stops early (a signal, non-finite values, a checkpoint that cannot be
@@ -22,6 +22,9 @@ USAGE = """usage:
   jaxmarl-core sweep algo=<algo> env=<env> seeds=S [name=v1,v2,...] [name=loguniform(a,b)]
                      [samples=K] [max_parallel_runs=M] [out=DIR] [key=value ...]
   jaxmarl-core sweep resume=DIR       finish a stopped sweep (finished batches are kept)
+  jaxmarl-core pbt algo=<algo> env=<env> population=P [name=loguniform(a,b) ...]
+                   [ready_every=K] [truncation=0.25] [perturb=0.8,1.2] [resample=0.1]
+                   [seeds=S] [first_seed=K] [out=DIR] [key=value ...]
   jaxmarl-core keys <algo>            config keys of an algorithm, with defaults
 """
 
@@ -234,6 +237,47 @@ def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out:
     return 0
 
 
+def _pbt(args: list[str]) -> int:
+    from jaxmarl_core.config import make_config
+    from jaxmarl_core.driver import check_output_dir
+    from jaxmarl_core.pbt import pbt, write_pbt_dir
+
+    pairs = parse_pairs(args)
+    for required in ("algo", "env", "population"):
+        if required not in pairs:
+            raise UsageError(f"pbt needs {required}=...; see 'jaxmarl-core list'")
+    algo, env = pairs.pop("algo"), pairs.pop("env")
+    options = {
+        "population": _int_arg(pairs, "population", minimum=2),
+        "seeds": _int_arg(pairs, "seeds", 1, minimum=1),
+        "first_seed": _int_arg(pairs, "first_seed", 0),
+        "ready_every": _int_arg(pairs, "ready_every", 5),
+        "truncation": parse_value(pairs.pop("truncation", "0.25")),
+        "resample_probability": parse_value(pairs.pop("resample", "0.1")),
+    }
+    perturb = pairs.pop("perturb", "0.8,1.2")
+    try:
+        options["perturb"] = tuple(float(f) for f in perturb.split(","))
+    except ValueError:
+        raise UsageError(f"perturb={perturb!r}: expected factors f1,f2,... e.g. 0.8,1.2") from None
+    out = pairs.pop("out", None) or f"runs/pbt-{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
+    spec = {k: v for k, v in pairs.items() if _is_sweep_spec(v)}
+    overrides = {k: parse_value(v) for k, v in pairs.items() if k not in spec}
+    config = make_config(algo, env=env, **overrides)
+    if not spec:
+        raise UsageError("pbt needs at least one name=loguniform(a,b), uniform(a,b) or v1,v2,...")
+    out = check_output_dir(out)
+    result = pbt(config, spec, progress=True, **options)
+    write_pbt_dir(out, config, result, options)
+    final = result.metrics["eval_return"][..., -1].max(axis=1)
+    print(
+        f"best final greedy return per population: {', '.join(f'{x:.3f}' for x in final)}; "
+        f"{result.compile_seconds:.1f} s compiling, {result.wall_seconds:.1f} s training on "
+        f"{result.num_devices} device(s); wrote {out}"
+    )
+    return 0
+
+
 def _list() -> int:
     from jaxmarl_core.config import list_algos
     from jaxmarl_core.envs.registry import FAMILIES
@@ -277,10 +321,12 @@ def main(argv: list[str] | None = None) -> int:
             return _plot(rest)
         if command == "sweep":
             return _sweep(rest)
+        if command == "pbt":
+            return _pbt(rest)
         if command == "keys":
             return _keys(rest)
         raise UsageError(
-            f"unknown command {command!r}; commands: list, train, eval, plot, sweep, keys"
+            f"unknown command {command!r}; commands: list, train, eval, plot, sweep, pbt, keys"
         )
     except ValueError as err:  # ConfigError and UsageError are ValueErrors
         print(f"jaxmarl-core: error: {err}", file=sys.stderr)

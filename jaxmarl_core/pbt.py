@@ -56,7 +56,7 @@ import yaml
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxmarl_core.config import Config, ConfigError, params_of
-from jaxmarl_core.sweeps import check_range, grid, staged, write_csv
+from jaxmarl_core.sweeps import check_range, grid, split_spec, staged, write_csv
 from jaxmarl_core.train import make_algorithm, make_chunk, schedule, seed_keys
 
 
@@ -132,19 +132,27 @@ class PBTResult(NamedTuple):
 
 def make_space(config: Config, space: Mapping[str, Any]) -> Space:
     """Checks a search space: name -> ``(kind, low, high)`` with kind ``uniform``
-    or ``loguniform``, or a list of values to choose from."""
+    or ``loguniform``, a list of values to choose from, or the same as
+    command-line text (``"loguniform(1e-4,1e-2)"``, ``"0.9,0.99"``)."""
     if not space:
-        raise ConfigError(
-            "pbt needs at least one hyperparameter to search, e.g. lr=loguniform(a,b)"
-        )
+        raise ConfigError("pbt needs at least one hyperparameter to search: name=loguniform(a,b)")
     out: Space = {}
     for name, dist in space.items():
+        if isinstance(dist, str):
+            listed, ranges = split_spec({name: dist})
+            dist = ranges.get(name, listed.get(name))
         if isinstance(dist, tuple) and len(dist) == 3 and isinstance(dist[0], str):
             kind, low, high = dist[0], float(dist[1]), float(dist[2])
             check_range(config, name, kind, low, high)
             out[name] = Dist(kind, (low, high))
         else:
-            values = [float(v) for v in dist]
+            try:
+                values = [float(v) for v in dist]
+            except (TypeError, ValueError):
+                raise ConfigError(
+                    f"{name}={dist!r}: expected (kind, low, high), a list of values, or text "
+                    "such as loguniform(a,b) or v1,v2"
+                ) from None
             grid(config, {name: values})  # checks the key and every value
             out[name] = Dist("choice", tuple(values))
     return out
@@ -456,6 +464,11 @@ def pbt(
     first_seed = _int_option("first_seed", first_seed, 0)
     ready_every = _int_option("ready_every", ready_every, 0)
     evolution = make_evolution(config, space, population, truncation, perturb, resample_probability)
+    if progress:
+        print(
+            f"PBT of {config.algo} on {config.env_name}: {seeds} population(s) of {population}",
+            file=sys.stderr,
+        )
     programs = compile_pbt(
         config, evolution, population, seeds, ready_every, list(devices or jax.devices())
     )
@@ -514,6 +527,11 @@ def best_members(result: PBTResult) -> np.ndarray:
     return np.argmax(np.nan_to_num(result.metrics["eval_return"][..., -1], nan=-np.inf), axis=1)
 
 
+def _short(x: float) -> float:
+    """A float32 value as the shortest decimal that reads back as it (0.1, not 0.10000000149)."""
+    return float(str(np.float32(x)))
+
+
 def best_schedule(result: PBTResult, seed: int) -> list[dict[str, Any]]:
     """The best final member of population ``seed``: its lineage as segments of
     logging steps (1-based, inclusive), each with the member whose state trained
@@ -522,7 +540,7 @@ def best_schedule(result: PBTResult, seed: int) -> list[dict[str, Any]]:
     per_log = int(result.metrics["env_steps"][0, 0, 0])
     segments: list[dict[str, Any]] = []
     for t, member in enumerate(path):
-        values = {k: float(v[seed, member, t]) for k, v in result.hparams.items()}
+        values = {k: _short(v[seed, member, t]) for k, v in result.hparams.items()}
         last = segments[-1] if segments else None
         if last and last["member"] == member and all(last[k] == v for k, v in values.items()):
             last["to_step"] = t + 1
@@ -605,11 +623,11 @@ def plot_pbt(path: Path, result: PBTResult, title: str) -> None:
         for s in range(seeds):
             for m in range(population):
                 ax.step(x, values[s, m], where="post", color="0.6", lw=0.6, alpha=0.5)
-            path = lineage(result.parents[s], int(best_members(result)[s]))
+            line = lineage(result.parents[s], int(best_members(result)[s]))
             label = (
                 f"best of seed {result.first_seed + s}" if seeds > 1 else "best member's lineage"
             )
-            ax.step(x, values[s, path, np.arange(len(x))], where="post", lw=1.8, label=label)
+            ax.step(x, values[s, line, np.arange(len(x))], where="post", lw=1.8, label=label)
         ax.set_ylabel("greedy return" if name == "eval_return" else name)
         if log:
             ax.set_yscale("log")
