@@ -158,8 +158,28 @@ def _is_sweep_spec(text: str) -> bool:
     return "," in text or text.strip() == "" or bool(re.match(r"^\s*(log)?uniform\(", text))
 
 
-def _sweep(args: list[str]) -> int:
+def _search_args(command: str, pairs: dict[str, str]) -> tuple[Any, dict[str, str], str]:
+    """A search's (sweep's or PBT's) remaining arguments: the config of ``algo``,
+    ``env`` and the fixed keys, the searched keys' text, and ``out``."""
     from jaxmarl_core.config import make_config
+
+    for required in ("algo", "env"):
+        if required not in pairs:
+            raise UsageError(f"{command} needs {required}=...; see 'jaxmarl-core list'")
+    algo, env = pairs.pop("algo"), pairs.pop("env")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = pairs.pop("out", None) or f"runs/{command}-{algo}-{env}-{stamp}"
+    spec = {k: v for k, v in pairs.items() if _is_sweep_spec(v)}
+    overrides = {k: parse_value(v) for k, v in pairs.items() if k not in spec}
+    config = make_config(algo, env=env, **overrides)
+    if not spec:
+        raise UsageError(
+            f"{command} needs at least one name=v1,v2,... or name=loguniform(a,b) / uniform(a,b)"
+        )
+    return config, spec, out
+
+
+def _sweep(args: list[str]) -> int:
     from jaxmarl_core.driver import check_output_dir
     from jaxmarl_core.sweeps import (
         load_sweep_dir,
@@ -180,22 +200,13 @@ def _sweep(args: list[str]) -> int:
             print(f"sweep {out} has already finished; nothing to resume")
             return 0
         return _run_sweep(config, settings, seeds, first_seed, max_parallel, out)
-    for required in ("algo", "env"):
-        if required not in pairs:
-            raise UsageError(f"sweep needs {required}=...; see 'jaxmarl-core list'")
-    algo, env = pairs.pop("algo"), pairs.pop("env")
     seeds = parse_value(pairs.pop("seeds", "1"))
     first_seed = parse_value(pairs.pop("first_seed", "0"))
     samples = parse_value(pairs.pop("samples")) if "samples" in pairs else None
     max_parallel = (
         parse_value(pairs.pop("max_parallel_runs")) if "max_parallel_runs" in pairs else None
     )
-    out = pairs.pop("out", None) or f"runs/sweep-{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
-    spec = {k: v for k, v in pairs.items() if _is_sweep_spec(v)}
-    overrides = {k: parse_value(v) for k, v in pairs.items() if k not in spec}
-    config = make_config(algo, env=env, **overrides)
-    if not spec:
-        raise UsageError("sweep needs at least one name=v1,v2,... or name=loguniform(a,b)")
+    config, spec, out = _search_args("sweep", pairs)
     settings = parse_spec(config, spec, samples)
     out = check_output_dir(out)
     start_sweep_dir(out, config, settings, seeds, first_seed, max_parallel)
@@ -238,15 +249,12 @@ def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out:
 
 
 def _pbt(args: list[str]) -> int:
-    from jaxmarl_core.config import make_config
     from jaxmarl_core.driver import check_output_dir
     from jaxmarl_core.pbt import pbt, write_pbt_dir
 
     pairs = parse_pairs(args)
-    for required in ("algo", "env", "population"):
-        if required not in pairs:
-            raise UsageError(f"pbt needs {required}=...; see 'jaxmarl-core list'")
-    algo, env = pairs.pop("algo"), pairs.pop("env")
+    if "population" not in pairs:
+        raise UsageError("pbt needs population=P (members per population, P >= 2)")
     options = {
         "population": _int_arg(pairs, "population", minimum=2),
         "seeds": _int_arg(pairs, "seeds", 1, minimum=1),
@@ -260,12 +268,7 @@ def _pbt(args: list[str]) -> int:
         options["perturb"] = tuple(float(f) for f in perturb.split(","))
     except ValueError:
         raise UsageError(f"perturb={perturb!r}: expected factors f1,f2,... e.g. 0.8,1.2") from None
-    out = pairs.pop("out", None) or f"runs/pbt-{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
-    spec = {k: v for k, v in pairs.items() if _is_sweep_spec(v)}
-    overrides = {k: parse_value(v) for k, v in pairs.items() if k not in spec}
-    config = make_config(algo, env=env, **overrides)
-    if not spec:
-        raise UsageError("pbt needs at least one name=loguniform(a,b), uniform(a,b) or v1,v2,...")
+    config, spec, out = _search_args("pbt", pairs)
     out = check_output_dir(out)
     result = pbt(config, spec, progress=True, **options)
     write_pbt_dir(out, config, result, options)
