@@ -10,6 +10,7 @@ from jaxmarl_core.chunks import RunStopped
 from jaxmarl_core.config import Config, ConfigError, list_algos, make_config
 from jaxmarl_core.driver import resume, run
 from jaxmarl_core.envs import MatrixGame, list_envs, make_env
+from jaxmarl_core.pbt import PBTResult, pbt  # the function; the module stays importable by name
 from jaxmarl_core.sweeps import SweepResult, grid, random_search, sweep
 from jaxmarl_core.train import TrainOutput, make_train
 
@@ -17,6 +18,7 @@ __all__ = [
     "Config",
     "ConfigError",
     "MatrixGame",
+    "PBTResult",
     "SweepResult",
     "TrainOutput",
     "grid",
@@ -25,6 +27,7 @@ __all__ = [
     "make_config",
     "make_env",
     "make_train",
+    "pbt",
     "random_search",
     "resume",
     "run",

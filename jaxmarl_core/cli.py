@@ -1,4 +1,4 @@
-"""Command line: ``jaxmarl-core list | train | eval | plot | sweep | keys``.
+"""Command line: ``jaxmarl-core list | train | eval | plot | sweep | pbt | keys``.
 
 Bad input exits with status 2 and one line on stderr, without a traceback; a
 run that stops early (a signal, non-finite values, a checkpoint that cannot be
@@ -22,6 +22,9 @@ USAGE = """usage:
   jaxmarl-core sweep algo=<algo> env=<env> seeds=S [name=v1,v2,...] [name=loguniform(a,b)]
                      [samples=K] [max_parallel_runs=M] [out=DIR] [key=value ...]
   jaxmarl-core sweep resume=DIR       finish a stopped sweep (finished batches are kept)
+  jaxmarl-core pbt algo=<algo> env=<env> population=P [name=loguniform(a,b) ...]
+                   [ready_every=K] [truncation=0.25] [perturb=0.8,1.2] [resample=0.1]
+                   [seeds=S] [first_seed=K] [out=DIR] [key=value ...]
   jaxmarl-core keys <algo>            config keys of an algorithm, with defaults
 """
 
@@ -155,8 +158,28 @@ def _is_sweep_spec(text: str) -> bool:
     return "," in text or text.strip() == "" or bool(re.match(r"^\s*(log)?uniform\(", text))
 
 
-def _sweep(args: list[str]) -> int:
+def _search_args(command: str, pairs: dict[str, str]) -> tuple[Any, dict[str, str], str]:
+    """A search's (sweep's or PBT's) remaining arguments: the config of ``algo``,
+    ``env`` and the fixed keys, the searched keys' text, and ``out``."""
     from jaxmarl_core.config import make_config
+
+    for required in ("algo", "env"):
+        if required not in pairs:
+            raise UsageError(f"{command} needs {required}=...; see 'jaxmarl-core list'")
+    algo, env = pairs.pop("algo"), pairs.pop("env")
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = pairs.pop("out", None) or f"runs/{command}-{algo}-{env}-{stamp}"
+    spec = {k: v for k, v in pairs.items() if _is_sweep_spec(v)}
+    overrides = {k: parse_value(v) for k, v in pairs.items() if k not in spec}
+    config = make_config(algo, env=env, **overrides)
+    if not spec:
+        raise UsageError(
+            f"{command} needs at least one name=v1,v2,... or name=loguniform(a,b) / uniform(a,b)"
+        )
+    return config, spec, out
+
+
+def _sweep(args: list[str]) -> int:
     from jaxmarl_core.driver import check_output_dir
     from jaxmarl_core.sweeps import (
         load_sweep_dir,
@@ -177,22 +200,13 @@ def _sweep(args: list[str]) -> int:
             print(f"sweep {out} has already finished; nothing to resume")
             return 0
         return _run_sweep(config, settings, seeds, first_seed, max_parallel, out)
-    for required in ("algo", "env"):
-        if required not in pairs:
-            raise UsageError(f"sweep needs {required}=...; see 'jaxmarl-core list'")
-    algo, env = pairs.pop("algo"), pairs.pop("env")
     seeds = parse_value(pairs.pop("seeds", "1"))
     first_seed = parse_value(pairs.pop("first_seed", "0"))
     samples = parse_value(pairs.pop("samples")) if "samples" in pairs else None
     max_parallel = (
         parse_value(pairs.pop("max_parallel_runs")) if "max_parallel_runs" in pairs else None
     )
-    out = pairs.pop("out", None) or f"runs/sweep-{algo}-{env}-{time.strftime('%Y%m%d-%H%M%S')}"
-    spec = {k: v for k, v in pairs.items() if _is_sweep_spec(v)}
-    overrides = {k: parse_value(v) for k, v in pairs.items() if k not in spec}
-    config = make_config(algo, env=env, **overrides)
-    if not spec:
-        raise UsageError("sweep needs at least one name=v1,v2,... or name=loguniform(a,b)")
+    config, spec, out = _search_args("sweep", pairs)
     settings = parse_spec(config, spec, samples)
     out = check_output_dir(out)
     start_sweep_dir(out, config, settings, seeds, first_seed, max_parallel)
@@ -229,6 +243,39 @@ def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out:
         f"best: {swept}: final greedy return {best['mean_final_eval_return']:.3f} "
         f"(95% CI {best['ci95_low']:.3f} .. {best['ci95_high']:.3f}); "
         f"{result.num_batches} batch(es) of {result.batch_size} runs on "
+        f"{result.num_devices} device(s); wrote {out}"
+    )
+    return 0
+
+
+def _pbt(args: list[str]) -> int:
+    from jaxmarl_core.driver import check_output_dir
+    from jaxmarl_core.pbt import pbt, write_pbt_dir
+
+    pairs = parse_pairs(args)
+    if "population" not in pairs:
+        raise UsageError("pbt needs population=P (members per population, P >= 2)")
+    options = {
+        "population": _int_arg(pairs, "population", minimum=2),
+        "seeds": _int_arg(pairs, "seeds", 1, minimum=1),
+        "first_seed": _int_arg(pairs, "first_seed", 0),
+        "ready_every": _int_arg(pairs, "ready_every", 5),
+        "truncation": parse_value(pairs.pop("truncation", "0.25")),
+        "resample_probability": parse_value(pairs.pop("resample", "0.1")),
+    }
+    perturb = pairs.pop("perturb", "0.8,1.2")
+    try:
+        options["perturb"] = tuple(float(f) for f in perturb.split(","))
+    except ValueError:
+        raise UsageError(f"perturb={perturb!r}: expected factors f1,f2,... e.g. 0.8,1.2") from None
+    config, spec, out = _search_args("pbt", pairs)
+    out = check_output_dir(out)
+    result = pbt(config, spec, progress=True, **options)
+    write_pbt_dir(out, config, result, options)
+    final = result.metrics["eval_return"][..., -1].max(axis=1)
+    print(
+        f"best final greedy return per population: {', '.join(f'{x:.3f}' for x in final)}; "
+        f"{result.compile_seconds:.1f} s compiling, {result.wall_seconds:.1f} s training on "
         f"{result.num_devices} device(s); wrote {out}"
     )
     return 0
@@ -278,10 +325,12 @@ def main(argv: list[str] | None = None) -> int:
             return _plot(rest)
         if command == "sweep":
             return _sweep(rest)
+        if command == "pbt":
+            return _pbt(rest)
         if command == "keys":
             return _keys(rest)
         raise UsageError(
-            f"unknown command {command!r}; commands: list, train, eval, plot, sweep, keys"
+            f"unknown command {command!r}; commands: list, train, eval, plot, sweep, pbt, keys"
         )
     except ValueError as err:  # ConfigError and UsageError are ValueErrors
         print(f"jaxmarl-core: error: {err}", file=sys.stderr)

@@ -15,6 +15,7 @@ program.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import math
@@ -24,7 +25,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -90,6 +91,20 @@ def grid(config: Config, values: Mapping[str, Sequence[float]]) -> list[dict[str
     ]
 
 
+def check_range(config: Config, name: str, kind: str, low: float, high: float) -> None:
+    """Checks a distribution ``kind(low, high)`` of a swept key: kind ``uniform``
+    or ``loguniform``, ``low <= high``, both bounds in the key's valid range."""
+    _check_swept(config, name)
+    if kind not in ("uniform", "loguniform"):
+        raise ConfigError(f"{name}: unknown distribution {kind!r}; use uniform or loguniform")
+    if not low <= high:
+        raise ConfigError(f"{name}={kind}({low}, {high}): low must be <= high")
+    if kind == "loguniform" and low <= 0:
+        raise ConfigError(f"{name}=loguniform({low}, {high}): bounds must be > 0")
+    for bound in (low, high):
+        params_of(config.algo)[name].check(name, bound)
+
+
 def random_search(
     config: Config,
     ranges: Mapping[str, tuple[str, float, float]],
@@ -100,29 +115,23 @@ def random_search(
     ``uniform`` or ``loguniform``; a fixed ``seed`` gives the same settings."""
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 1:
         raise ConfigError(f"samples={samples!r} is not allowed; samples must be an integer >= 1")
-    params = params_of(config.algo)
     rng = np.random.default_rng(seed)
     drawn: dict[str, np.ndarray] = {}
     for name, (kind, low, high) in ranges.items():
-        _check_swept(config, name)
-        if not low <= high:
-            raise ConfigError(f"{name}={kind}({low}, {high}): low must be <= high")
+        check_range(config, name, kind, low, high)
         if kind == "loguniform":
-            if low <= 0:
-                raise ConfigError(f"{name}=loguniform({low}, {high}): bounds must be > 0")
             drawn[name] = np.exp(rng.uniform(np.log(low), np.log(high), samples))
-        elif kind == "uniform":
-            drawn[name] = rng.uniform(low, high, samples)
         else:
-            raise ConfigError(f"{name}: unknown distribution {kind!r}; use uniform or loguniform")
-        for bound in (low, high):
-            params[name].check(name, bound)
+            drawn[name] = rng.uniform(low, high, samples)
     return [{n: float(v[i]) for n, v in drawn.items()} for i in range(samples)]
 
 
-def parse_spec(config: Config, spec: Mapping[str, str], samples: int | None = None):
-    """Settings from command-line text: ``name=v1,v2`` (a grid) or
-    ``name=loguniform(a,b)`` / ``name=uniform(a,b)`` (with ``samples`` draws)."""
+def split_spec(
+    spec: Mapping[str, str],
+) -> tuple[dict[str, list[float]], dict[str, tuple[str, float, float]]]:
+    """Command-line text as (value lists, ranges): ``name=v1,v2`` gives
+    ``[v1, v2]``, ``name=loguniform(a,b)`` / ``name=uniform(a,b)`` gives
+    ``(kind, a, b)``. Values are checked later, against the config."""
     listed: dict[str, list[float]] = {}
     ranges: dict[str, tuple[str, float, float]] = {}
     for name, text in spec.items():
@@ -137,6 +146,13 @@ def parse_spec(config: Config, spec: Mapping[str, str], samples: int | None = No
                 f"{name}={text!r}: expected a list of numbers v1,v2,... or "
                 f"loguniform(a,b) / uniform(a,b)"
             ) from None
+    return listed, ranges
+
+
+def parse_spec(config: Config, spec: Mapping[str, str], samples: int | None = None):
+    """Settings from command-line text: ``name=v1,v2`` (a grid) or
+    ``name=loguniform(a,b)`` / ``name=uniform(a,b)`` (with ``samples`` draws)."""
+    listed, ranges = split_spec(spec)
     if ranges and samples is None:
         raise ConfigError("a range (uniform/loguniform) needs samples=K")
     settings = grid(config, listed) if listed else [{}]
@@ -412,7 +428,8 @@ def summarize_sweep(result: SweepResult) -> list[dict[str, Any]]:
     return rows
 
 
-def _write_csv(path, rows: list[dict[str, Any]]) -> None:
+def write_csv(path, rows: list[dict[str, Any]]) -> None:
+    """``rows`` (dicts with the same keys, in order) as a CSV file; floats to 6 digits."""
     columns = list(rows[0])
     lines = [",".join(columns)]
     for row in rows:
@@ -420,6 +437,20 @@ def _write_csv(path, rows: list[dict[str, Any]]) -> None:
             ",".join(f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c]) for c in columns)
         )
     path.write_text("\n".join(lines) + "\n")
+
+
+@contextlib.contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A temporary folder inside ``out``; when the block ends without an error, its
+    files and folders replace those of the same name in ``out`` (nothing partial)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out) as tmp:
+        tmp = Path(tmp)
+        yield tmp
+        for f in tmp.iterdir():
+            if f.is_dir():
+                shutil.rmtree(out / f.name, ignore_errors=True)
+            os.replace(f, out / f.name)
 
 
 def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 0) -> None:
@@ -446,10 +477,9 @@ def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 
             )
     summary = summarize_sweep(result)
     best = config.replace(**{k: v for k, v in result.settings[summary[0]["setting"]].items()})
-    with tempfile.TemporaryDirectory(dir=out) as tmp:
-        tmp = Path(tmp)
-        _write_csv(tmp / "sweep.csv", runs)
-        _write_csv(tmp / "sweep_summary.csv", summary)
+    with staged(out) as tmp:
+        write_csv(tmp / "sweep.csv", runs)
+        write_csv(tmp / "sweep_summary.csv", summary)
         (tmp / "best_config.yaml").write_text(yaml.safe_dump(best.to_dict(), sort_keys=False))
         (tmp / "sweep.json").write_text(
             json.dumps(
@@ -475,10 +505,6 @@ def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 
         (tmp / "best" / "config.yaml").write_text(yaml.safe_dump(best.to_dict(), sort_keys=False))
         best_metrics = {k: v[summary[0]["setting"]] for k, v in result.metrics.items()}
         write_metrics_csv(tmp / "best" / "metrics.csv", best_metrics, first_seed)
-        for f in tmp.iterdir():
-            if f.is_dir():
-                shutil.rmtree(out / f.name, ignore_errors=True)
-            os.replace(f, out / f.name)
 
 
 def plot_sweep(path, result: SweepResult, title: str) -> None:
