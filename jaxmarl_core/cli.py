@@ -159,6 +159,7 @@ def _sweep(args: list[str]) -> int:
     from jaxmarl_core.config import make_config
     from jaxmarl_core.driver import check_output_dir
     from jaxmarl_core.sweeps import (
+        agree,
         load_sweep_dir,
         parse_spec,
         start_sweep_dir,
@@ -194,20 +195,32 @@ def _sweep(args: list[str]) -> int:
     if not spec:
         raise UsageError("sweep needs at least one name=v1,v2,... or name=loguniform(a,b)")
     settings = parse_spec(config, spec, samples)
-    out = check_output_dir(out)
-    start_sweep_dir(out, config, settings, seeds, first_seed, max_parallel)
+    error = None
+    if _is_writer():
+        try:
+            out = check_output_dir(out)
+            start_sweep_dir(out, config, settings, seeds, first_seed, max_parallel)
+        except (ValueError, OSError) as err:
+            error = str(err)
+    agree(error)
+    out = Path(out)
     return _run_sweep(config, settings, seeds, first_seed, max_parallel, out)
 
 
-def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out: Path) -> int:
-    from jaxmarl_core.sweeps import (
-        maybe_initialize_distributed,
-        summarize_sweep,
-        sweep,
-        write_sweep_dir,
-    )
+def _process_index() -> int:
+    import jax
 
-    maybe_initialize_distributed()
+    return jax.process_index()
+
+
+def _is_writer() -> bool:
+    """Whether this process writes output files: in a multi-host run, process 0 only."""
+    return _process_index() == 0
+
+
+def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out: Path) -> int:
+    from jaxmarl_core.sweeps import summarize_sweep, sweep, write_sweep_dir
+
     print(
         f"sweeping {config.algo} on {config.env_name}: {len(settings)} settings x {seeds} "
         f"seeds -> {out}",
@@ -222,6 +235,9 @@ def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out:
         progress=True,
         out=out,
     )
+    if not _is_writer():
+        print(f"process {_process_index()}: sweep done; process 0 writes {out}", file=sys.stderr)
+        return 0
     write_sweep_dir(out, config, result, first_seed)
     best = summarize_sweep(result)[0]
     swept = ", ".join(f"{k}={best[k]:.4g}" for k in settings[0])

@@ -36,6 +36,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxmarl_core.checkpoints import Checkpoints
 from jaxmarl_core.chunks import compile_programs, runs_of, start_runs, train_runs
 from jaxmarl_core.config import Config, ConfigError, params_of
+from jaxmarl_core.hosts import agree, maybe_initialize_distributed, usable_local_devices  # noqa: F401
 from jaxmarl_core.train import seed_keys
 
 _RANGE = re.compile(r"^(loguniform|uniform)\(\s*([^,]+?)\s*,\s*([^,]+?)\s*\)$")
@@ -146,21 +147,6 @@ def parse_spec(config: Config, spec: Mapping[str, str], samples: int | None = No
     return settings
 
 
-def maybe_initialize_distributed() -> bool:
-    """Joins a multi-host run when ``JAX_COORDINATOR_ADDRESS`` is set (with
-    ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``, unless a cluster such as SLURM
-    provides them). Every host then runs the same command; the runs axis is
-    sharded over the devices of all hosts. Returns whether it initialised."""
-    if not os.environ.get("JAX_COORDINATOR_ADDRESS"):
-        return False
-    num = os.environ.get("JAX_NUM_PROCESSES")
-    pid = os.environ.get("JAX_PROCESS_ID")
-    jax.distributed.initialize(
-        num_processes=int(num) if num else None, process_id=int(pid) if pid else None
-    )
-    return True
-
-
 def _device_budget(device) -> float:
     """Bytes the runs may use on one device: its free memory, or on a CPU half of
     the host's available memory."""
@@ -234,7 +220,8 @@ def sweep(
         batch = round_up(min(num_runs, max(ndev, max_parallel_runs - max_parallel_runs % ndev)))
         programs = compile_programs(config, batch, sharding)
     else:
-        budget = memory_budget if memory_budget is not None else _device_budget(devices[0])
+        mine = [d for d in devices if d.process_index == jax.process_index()]
+        budget = memory_budget if memory_budget is not None else _device_budget(mine[0])
         batch = round_up(num_runs)
         programs = compile_programs(config, batch, sharding)
         while programs.bytes_needed > budget and batch > ndev:
@@ -475,7 +462,8 @@ def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 
         (tmp / "best" / "config.yaml").write_text(yaml.safe_dump(best.to_dict(), sort_keys=False))
         best_metrics = {k: v[summary[0]["setting"]] for k, v in result.metrics.items()}
         write_metrics_csv(tmp / "best" / "metrics.csv", best_metrics, first_seed)
-        for f in tmp.iterdir():
+        # sweep.json last: its presence is what marks the sweep finished.
+        for f in sorted(tmp.iterdir(), key=lambda f: f.name == "sweep.json"):
             if f.is_dir():
                 shutil.rmtree(out / f.name, ignore_errors=True)
             os.replace(f, out / f.name)

@@ -1,0 +1,90 @@
+"""Many hosts: one sweep over the devices of several processes.
+
+Every host runs the same command with ``JAX_COORDINATOR_ADDRESS``,
+``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID`` set (or under a cluster manager
+that ``jax.distributed.initialize`` detects). Importing the package joins the
+run (:func:`maybe_initialize_distributed`), because JAX must join before its
+backend starts and importing Jumanji starts it. Process 0 writes every output
+file; the others compute their share and write nothing.
+
+This module imports nothing that starts JAX's backend.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import jax
+import numpy as np
+
+
+def maybe_initialize_distributed() -> bool:
+    """Joins a multi-host run when ``JAX_COORDINATOR_ADDRESS`` is set (with
+    ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``, unless a cluster such as SLURM
+    provides them). Every host then runs the same command; the runs axis is
+    sharded over the devices of all hosts, and CPU devices talk through gloo.
+
+    ``JAXMARL_CORE_HEARTBEAT_SECONDS`` (default 60) is how long the others wait
+    for a process that stopped answering before they stop too. Returns whether
+    it initialised."""
+    if not os.environ.get("JAX_COORDINATOR_ADDRESS"):
+        return False
+    if jax.distributed.is_initialized():
+        return True
+    num = os.environ.get("JAX_NUM_PROCESSES")
+    pid = os.environ.get("JAX_PROCESS_ID")
+    heartbeat = int(os.environ.get("JAXMARL_CORE_HEARTBEAT_SECONDS", "60"))
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.distributed.initialize(
+        num_processes=int(num) if num else None,
+        process_id=int(pid) if pid else None,
+        heartbeat_timeout_seconds=heartbeat,
+        # A process that never comes is an error after this long, not a hang.
+        initialization_timeout=max(heartbeat, 30),
+    )
+    return True
+
+
+def agree(error: str | None) -> None:
+    """Every process says whether its part went well; if any did not, every
+    process raises ``ValueError`` with the first failure's message (so one
+    process's bad output directory stops all of them, not just itself)."""
+    if jax.process_count() == 1:
+        if error:
+            raise ValueError(error)
+        return
+    from jax.experimental import multihost_utils
+
+    text = np.zeros(1024, np.uint8)
+    raw = (error or "").encode()[: text.size]
+    text[: len(raw)] = np.frombuffer(raw, np.uint8)
+    every = np.asarray(multihost_utils.process_allgather(text))
+    for pid, row in enumerate(every):
+        if row.any():
+            message = bytes(row[row > 0]).decode(errors="replace")
+            raise ValueError(message if pid == 0 else f"process {pid}: {message}")
+
+
+def usable_local_devices(devices: Sequence[jax.Device]) -> list[jax.Device]:
+    """The CPU devices of this process that can run at once: no more than the
+    cores it may use (``os.sched_getaffinity``). XLA:CPU runs every device's
+    program on one thread pool sized by those cores; with more host devices
+    than cores (``--xla_force_host_platform_device_count=4`` under ``taskset -c
+    0``) a sharded program has been seen to wait on itself forever. Other
+    platforms' devices are returned as they are."""
+    cpus = [d for d in devices if d.platform == "cpu" and d.process_index == jax.process_index()]
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        cores = os.cpu_count() or 1
+    if len(cpus) <= cores:
+        return list(devices)
+    keep = set(cpus[:cores])
+    print(
+        f"jaxmarl-core: warning: {len(cpus)} CPU devices but this process may use {cores} "
+        f"core(s); sharding over {cores} device(s) (more would deadlock XLA:CPU)",
+        file=sys.stderr,
+    )
+    return [d for d in devices if d in keep or d not in cpus]
