@@ -68,23 +68,36 @@ def agree(error: str | None) -> None:
 
 
 def usable_local_devices(devices: Sequence[jax.Device]) -> list[jax.Device]:
-    """The CPU devices of this process that can run at once: no more than the
-    cores it may use (``os.sched_getaffinity``). XLA:CPU runs every device's
-    program on one thread pool sized by those cores; with more host devices
-    than cores (``--xla_force_host_platform_device_count=4`` under ``taskset -c
-    0``) a sharded program has been seen to wait on itself forever. Other
-    platforms' devices are returned as they are."""
+    """``devices`` without this process's CPU devices beyond the cores it may
+    use (``os.sched_getaffinity``), with a one-line warning on stderr.
+
+    XLA:CPU runs every host device's program on one thread pool sized by those
+    cores; the 4-device sweep of the tests (``--xla_force_host_platform_device_count=4``)
+    pinned to one core (``taskset -c 0``) was seen to deadlock, every XLA thread
+    waiting. Extra host devices on too few cores add no speed either. In a
+    multi-host run the processes must shard over the same devices, so there it
+    refuses (``ValueError`` on every process) instead of dropping devices."""
     cpus = [d for d in devices if d.platform == "cpu" and d.process_index == jax.process_index()]
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
-    if len(cpus) <= cores:
+    too_many = len(cpus) > cores
+    if jax.process_count() > 1:
+        agree(
+            f"process {jax.process_index()} has {len(cpus)} CPU devices but may use {cores} "
+            "core(s), which can deadlock XLA:CPU; give each process at most as many devices "
+            "(--xla_force_host_platform_device_count) as cores"
+            if too_many
+            else None
+        )
         return list(devices)
-    keep = set(cpus[:cores])
+    if not too_many:
+        return list(devices)
     print(
         f"jaxmarl-core: warning: {len(cpus)} CPU devices but this process may use {cores} "
-        f"core(s); sharding over {cores} device(s) (more would deadlock XLA:CPU)",
+        f"core(s); sharding over {cores} device(s), since more can deadlock XLA:CPU",
         file=sys.stderr,
     )
+    keep = set(cpus[:cores])
     return [d for d in devices if d in keep or d not in cpus]

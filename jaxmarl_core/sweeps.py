@@ -39,6 +39,10 @@ from jaxmarl_core.config import Config, ConfigError, params_of
 from jaxmarl_core.hosts import agree, maybe_initialize_distributed, usable_local_devices  # noqa: F401
 from jaxmarl_core.train import seed_keys
 
+# In a sweep directory from its start until every result is written: a sweep
+# stopped on the way (a signal, a host that died) leaves it there.
+INCOMPLETE = "INCOMPLETE"
+
 _RANGE = re.compile(r"^(loguniform|uniform)\(\s*([^,]+?)\s*,\s*([^,]+?)\s*\)$")
 
 
@@ -185,7 +189,9 @@ def sweep(
         seeds: seeds per setting.
         max_parallel_runs: at most this many runs at once (rounded down to a
             multiple of the device count); by default, as many as fit in memory.
-        devices: devices to shard the runs over; default ``jax.devices()``.
+        devices: devices to shard the runs over; default ``jax.devices()``, less
+            the CPU devices beyond the cores this process may use
+            (:func:`jaxmarl_core.hosts.usable_local_devices`).
         memory_budget: bytes per device for the automatic split; default the
             device's free memory (half the host's available memory on a CPU).
         out: a sweep directory that records each finished batch
@@ -196,7 +202,7 @@ def sweep(
         raise ConfigError(f"seeds={seeds!r} is not allowed; seeds must be an integer >= 1")
     if len(settings) == 0:
         raise ConfigError("a sweep needs at least one setting")
-    devices = list(devices or jax.devices())
+    devices = list(devices) if devices else usable_local_devices(jax.devices())
     ndev = len(devices)
     base = {k: float(v) for k, v in config.hparams_defaults.items()}
     for setting in settings:
@@ -341,6 +347,10 @@ class _BatchRecords:
 def start_sweep_dir(out, config: Config, settings, seeds: int, first_seed: int, max_parallel):
     """Writes what ``resume_sweep`` needs into a new sweep directory."""
     out.mkdir(parents=True, exist_ok=True)
+    (out / INCOMPLETE).write_text(
+        f"this sweep has not finished; its results are not here yet.\n"
+        f"finish it with: jaxmarl-core sweep resume={out}\n"
+    )
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     plan = {
         "settings": [dict(s) for s in settings],
@@ -467,6 +477,7 @@ def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 
             if f.is_dir():
                 shutil.rmtree(out / f.name, ignore_errors=True)
             os.replace(f, out / f.name)
+    (out / INCOMPLETE).unlink(missing_ok=True)
 
 
 def plot_sweep(path, result: SweepResult, title: str) -> None:
