@@ -12,12 +12,12 @@ This module imports nothing that starts JAX's backend.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 from collections.abc import Sequence
 
 import jax
-import numpy as np
 
 
 def maybe_initialize_distributed() -> bool:
@@ -47,24 +47,37 @@ def maybe_initialize_distributed() -> bool:
     return True
 
 
-def agree(error: str | None) -> None:
+_AGREEMENTS = itertools.count()
+
+
+def agree(error: str | None, wait_seconds: float = 600) -> None:
     """Every process says whether its part went well; if any did not, every
     process raises ``ValueError`` with the first failure's message (so one
-    process's bad output directory stops all of them, not just itself)."""
+    process's bad output directory stops all of them, not just itself).
+
+    Every process must call it at the same points. It goes through the
+    coordinator's key-value store, not the devices, so it works whatever
+    devices each process has; a process that has not answered after
+    ``wait_seconds`` is named in the error."""
     if jax.process_count() == 1:
         if error:
             raise ValueError(error)
         return
-    from jax.experimental import multihost_utils
+    from jax._src import distributed  # the coordinator's key-value store has no public name
 
-    text = np.zeros(1024, np.uint8)
-    raw = (error or "").encode()[: text.size]
-    text[: len(raw)] = np.frombuffer(raw, np.uint8)
-    every = np.asarray(multihost_utils.process_allgather(text))
-    for pid, row in enumerate(every):
-        if row.any():
-            message = bytes(row[row > 0]).decode(errors="replace")
-            raise ValueError(message if pid == 0 else f"process {pid}: {message}")
+    client = distributed.global_state.client
+    prefix = f"jaxmarl_core/agree/{next(_AGREEMENTS)}"
+    client.key_value_set(f"{prefix}/{jax.process_index()}", "error:" + error if error else "ok")
+    for pid in range(jax.process_count()):
+        try:
+            said = client.blocking_key_value_get(f"{prefix}/{pid}", int(1000 * wait_seconds))
+        except Exception:  # the store's timeout error has no stable type
+            raise ValueError(
+                f"process {pid} did not answer within {wait_seconds:.0f} s "
+                "(stopped, or much slower than the others)"
+            ) from None
+        if said.startswith("error:"):
+            raise ValueError(said[len("error:") :])
 
 
 def usable_local_devices(devices: Sequence[jax.Device]) -> list[jax.Device]:

@@ -5,6 +5,7 @@ are capped instead of deadlocking."""
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -145,6 +146,7 @@ def test_a_dead_process_stops_the_other_and_leaves_the_sweep_incomplete(tmp_path
     print(f"process 0 stopped {stopped_after:.1f} s after process 1 was killed")
 
 
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset")
 def test_more_host_devices_than_cores_are_capped_not_deadlocked(tmp_path):
     """4 host devices pinned to one core: the sweep warns in one line, shards over
     one device and finishes."""
@@ -164,3 +166,43 @@ def test_more_host_devices_than_cores_are_capped_not_deadlocked(tmp_path):
         "sharding over 1 device(s), since more can deadlock XLA:CPU"
     ]
     assert json.loads((out / "sweep.json").read_text())["num_devices"] == 1
+
+
+@pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset")
+def test_too_many_devices_in_one_process_stops_every_process_with_one_line(tmp_path):
+    """Across processes the device cap is refused instead (the processes must
+    shard over the same devices): process 1 has 2 devices on one core, and both
+    processes exit with status 2 and the same one-line error, writing nothing."""
+    port = _free_port()
+    procs = []
+    for pid, devices in enumerate((1, 2)):
+        env = {
+            **os.environ,
+            "JAX_PLATFORMS": "cpu",
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
+            "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+            "JAX_NUM_PROCESSES": "2",
+            "JAX_PROCESS_ID": str(pid),
+        }
+        cmd = ["taskset", "-c", "0", sys.executable, "-c", CLI, "sweep", *SMALL]
+        procs.append(
+            subprocess.Popen(
+                [*cmd, f"out={tmp_path / str(pid)}"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    message = (
+        "jaxmarl-core: error: process 1 has 2 CPU devices but may use 1 core(s), which can "
+        "deadlock XLA:CPU; give each process at most as many devices "
+        "(--xla_force_host_platform_device_count) as cores"
+    )
+    for rc, err in _finish(procs, timeout=120):
+        assert rc == 2, err[-3000:]
+        assert [line for line in err.splitlines() if "error" in line] == [message], err[-3000:]
+    assert not (tmp_path / "1").exists()
+    # Process 0 had made its directory before the devices were checked; it is
+    # marked incomplete, with no results.
+    assert (tmp_path / "0" / "INCOMPLETE").exists() and not (tmp_path / "0" / "sweep.json").exists()
