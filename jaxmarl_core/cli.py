@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -275,6 +276,22 @@ def _keys(args: list[str]) -> int:
     return 0
 
 
+def _command(command: str, rest: list[str]) -> int:
+    if command == "list":
+        return _list()
+    if command == "train":
+        return _train(rest)
+    if command == "eval":
+        return _eval(rest)
+    if command == "plot":
+        return _plot(rest)
+    if command == "sweep":
+        return _sweep(rest)
+    if command == "keys":
+        return _keys(rest)
+    raise UsageError(f"unknown command {command!r}; commands: list, train, eval, plot, sweep, keys")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -282,36 +299,31 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     from jaxmarl_core.chunks import RunStopped
+    from jaxmarl_core.hosts import AgreedError, jax_distributed_joined, stop_alone
 
     try:
-        if command == "list":
-            return _list()
-        if command == "train":
-            return _train(rest)
-        if command == "eval":
-            return _eval(rest)
-        if command == "plot":
-            return _plot(rest)
-        if command == "sweep":
-            return _sweep(rest)
-        if command == "keys":
-            return _keys(rest)
-        raise UsageError(
-            f"unknown command {command!r}; commands: list, train, eval, plot, sweep, keys"
-        )
-    except ValueError as err:  # ConfigError and UsageError are ValueErrors
+        return _command(command, rest)
+    except AgreedError as err:  # every process stops with this line, together
         print(f"jaxmarl-core: error: {err}", file=sys.stderr)
         return 2
+    except ValueError as err:  # ConfigError and UsageError are ValueErrors
+        print(f"jaxmarl-core: error: {err}", file=sys.stderr)
+        return stop_alone(2)
     except RunStopped as err:
         print(f"jaxmarl-core: {err}", file=sys.stderr)
-        return err.exit_code
+        return stop_alone(err.exit_code)
     except OSError as err:
         what = f"{err.strerror}: {err.filename}" if err.strerror else str(err)
         print(f"jaxmarl-core: error: {what}", file=sys.stderr)
-        return 1
+        return stop_alone(1)
     except KeyboardInterrupt:
         print("jaxmarl-core: interrupted", file=sys.stderr)
-        return 130
+        return stop_alone(130)
+    except Exception:
+        if not jax_distributed_joined():
+            raise
+        traceback.print_exc()
+        return stop_alone(1)
 
 
 if __name__ == "__main__":

@@ -50,9 +50,30 @@ def maybe_initialize_distributed() -> bool:
 _AGREEMENTS = itertools.count()
 
 
+class AgreedError(ValueError):
+    """A failure that every process of a multi-host run raises at the same point."""
+
+
+def jax_distributed_joined() -> bool:
+    """Whether this process is part of a multi-host run."""
+    return jax.distributed.is_initialized()
+
+
+def stop_alone(exit_code: int) -> int:
+    """How a process that fails on its own leaves a multi-host run: at once,
+    without JAX's shutdown barrier, where it would wait (5 minutes) for peers
+    that are waiting for it. The coordinator then misses its heartbeats and
+    stops the others, naming it. Outside a multi-host run: returns the code."""
+    if jax_distributed_joined():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(exit_code)
+    return exit_code
+
+
 def agree(error: str | None, wait_seconds: float = 600) -> None:
     """Every process says whether its part went well; if any did not, every
-    process raises ``ValueError`` with the first failure's message (so one
+    process raises ``AgreedError`` (a ``ValueError``) with the first failure's message (so one
     process's bad output directory stops all of them, not just itself).
 
     Every process must call it at the same points. It goes through the
@@ -61,7 +82,7 @@ def agree(error: str | None, wait_seconds: float = 600) -> None:
     ``wait_seconds`` is named in the error."""
     if jax.process_count() == 1:
         if error:
-            raise ValueError(error)
+            raise AgreedError(error)
         return
     from jax._src import distributed  # the coordinator's key-value store has no public name
 
@@ -77,7 +98,7 @@ def agree(error: str | None, wait_seconds: float = 600) -> None:
                 "(stopped, or much slower than the others)"
             ) from None
         if said.startswith("error:"):
-            raise ValueError(said[len("error:") :])
+            raise AgreedError(said[len("error:") :])
 
 
 def usable_local_devices(devices: Sequence[jax.Device]) -> list[jax.Device]:
@@ -89,7 +110,7 @@ def usable_local_devices(devices: Sequence[jax.Device]) -> list[jax.Device]:
     pinned to one core (``taskset -c 0``) was seen to deadlock, every XLA thread
     waiting. Extra host devices on too few cores add no speed either. In a
     multi-host run the processes must shard over the same devices, so there it
-    refuses (``ValueError`` on every process) instead of dropping devices."""
+    refuses (``AgreedError`` on every process) instead of dropping devices."""
     cpus = [d for d in devices if d.platform == "cpu" and d.process_index == jax.process_index()]
     try:
         cores = len(os.sched_getaffinity(0))

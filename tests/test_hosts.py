@@ -206,3 +206,41 @@ def test_too_many_devices_in_one_process_stops_every_process_with_one_line(tmp_p
     # Process 0 had made its directory before the devices were checked; it is
     # marked incomplete, with no results.
     assert (tmp_path / "0" / "INCOMPLETE").exists() and not (tmp_path / "0" / "sweep.json").exists()
+
+
+@pytest.mark.slow
+def test_a_process_that_fails_alone_does_not_hang_the_others(tmp_path):
+    """Process 1 has a bad value and stops with its one line at once; process 0,
+    waiting for it, is stopped by the coordinator within the heartbeat timeout
+    (not JAX's 5-minute shutdown barrier), naming task 1."""
+    port = _free_port()
+    t0 = time.monotonic()
+    procs = []
+    for pid, lr in enumerate(("lr=1e-3,1e-2", "lr=-1,1")):
+        env = {
+            **os.environ,
+            "JAX_PLATFORMS": "cpu",
+            "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
+            "JAX_NUM_PROCESSES": "2",
+            "JAX_PROCESS_ID": str(pid),
+            "JAXMARL_CORE_HEARTBEAT_SECONDS": "10",
+        }
+        args = [a if not a.startswith("lr=") else lr for a in SMALL]
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-c", CLI, "sweep", *args, f"out={tmp_path / str(pid)}"],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    (rc0, err0), (rc1, err1) = _finish(procs, timeout=120)
+    seconds = time.monotonic() - t0
+    lines = err1.strip().splitlines()
+    assert rc1 == 2 and len(lines) == 1, err1[-3000:]
+    assert lines[0].startswith("jaxmarl-core: error: lr=-1.0 is not allowed"), lines
+    assert rc0 != 0 and "tasks are unhealthy (stopped sending heartbeats)" in err0, err0[-3000:]
+    assert seconds < 90
+    assert not (tmp_path / "0" / "sweep.json").exists()
+    print(f"both stopped {seconds:.1f} s after starting")
