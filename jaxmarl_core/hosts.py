@@ -106,9 +106,11 @@ def usable_local_devices(devices: Sequence[jax.Device]) -> list[jax.Device]:
     use (``os.sched_getaffinity``), with a one-line warning on stderr.
 
     XLA:CPU runs every host device's program on one thread pool sized by those
-    cores; the 4-device sweep of the tests (``--xla_force_host_platform_device_count=4``)
-    pinned to one core (``taskset -c 0``) was seen to deadlock, every XLA thread
-    waiting. Extra host devices on too few cores add no speed either. In a
+    cores. With ``--xla_force_host_platform_device_count=4`` under ``taskset -c
+    0``, a 4-run QMIX sweep on LBF sharded over the 4 devices hangs (without this
+    package's XLA flags, XLA aborts after 40 s at an all-gather that 3 of the 4
+    device threads reached); over one device it finishes in about 40 s. Extra
+    host devices on too few cores add no speed either. In a
     multi-host run the processes must shard over the same devices, so there it
     refuses (``AgreedError`` on every process) instead of dropping devices."""
     cpus = [d for d in devices if d.platform == "cpu" and d.process_index == jax.process_index()]

@@ -40,24 +40,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_hosts(args: list[str], outs: list, heartbeat: int = 60) -> list[subprocess.Popen]:
-    """One process per entry of ``outs`` (its ``out=``), each with one CPU device,
-    joined through a coordinator on localhost."""
+def _start_hosts(
+    args: list[list[str]], heartbeat: int = 60, devices=(1, 1), one_core: bool = False
+) -> list[subprocess.Popen]:
+    """Process i runs ``jaxmarl-core sweep *args[i]`` with ``devices[i]`` CPU
+    devices (pinned to core 0 with ``one_core``), joined through a coordinator
+    on localhost."""
     port = _free_port()
     procs = []
-    for pid, out in enumerate(outs):
+    for pid, (argv, count) in enumerate(zip(args, devices, strict=True)):
         env = {
             **os.environ,
             "JAX_PLATFORMS": "cpu",
-            "XLA_FLAGS": "--xla_force_host_platform_device_count=1",
+            "XLA_FLAGS": f"--xla_force_host_platform_device_count={count}",
             "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
-            "JAX_NUM_PROCESSES": str(len(outs)),
+            "JAX_NUM_PROCESSES": str(len(args)),
             "JAX_PROCESS_ID": str(pid),
             "JAXMARL_CORE_HEARTBEAT_SECONDS": str(heartbeat),
         }
+        pin = ["taskset", "-c", "0"] if one_core else []
         procs.append(
             subprocess.Popen(
-                [sys.executable, "-c", CLI, "sweep", *args, f"out={out}"],
+                [*pin, sys.executable, "-c", CLI, "sweep", *argv],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -92,7 +96,9 @@ def test_two_processes_sweep_equals_one_process(tmp_path, capsys):
     give the one-process sweep's results; process 1 writes nothing."""
     two, elsewhere = tmp_path / "two", tmp_path / "process-1"
     t0 = time.perf_counter()
-    (rc0, err0), (rc1, err1) = _finish(_start_hosts(SMALL, [two, elsewhere]), timeout=300)
+    (rc0, err0), (rc1, err1) = _finish(
+        _start_hosts([[*SMALL, f"out={two}"], [*SMALL, f"out={elsewhere}"]]), timeout=300
+    )
     two_seconds = time.perf_counter() - t0
     assert rc0 == 0, err0[-3000:]
     assert rc1 == 0, err1[-3000:]
@@ -119,7 +125,9 @@ def test_a_dead_process_stops_the_other_and_leaves_the_sweep_incomplete(tmp_path
     results, only its plan and the INCOMPLETE mark."""
     args = [*SMALL[:-8], "total_timesteps=400000", "num_logs=40", *SMALL[-6:]]
     out = tmp_path / "sweep"
-    p0, p1 = _start_hosts(args, [out, tmp_path / "process-1"], heartbeat=10)
+    p0, p1 = _start_hosts(
+        [[*args, f"out={out}"], [*args, f"out={tmp_path / 'process-1'}"]], heartbeat=10
+    )
     try:
         deadline = time.monotonic() + 240
         # Past compilation: process 0 has recorded the batch layout.
@@ -146,8 +154,34 @@ def test_a_dead_process_stops_the_other_and_leaves_the_sweep_incomplete(tmp_path
     print(f"process 0 stopped {stopped_after:.1f} s after process 1 was killed")
 
 
+QMIX_LBF = [
+    "algo=qmix",
+    "env=lbf-8x8-2p-2f-coop",
+    "seeds=4",
+    "lr=1e-3,1e-2",
+    "total_timesteps=2000",
+    "num_logs=2",
+    "num_envs=4",
+    "hidden_size=16",
+    "num_eval_episodes=1",
+    "learning_starts=200",
+    "batch_size=8",
+    "buffer_size=500",
+]
+
+
 @pytest.mark.skipif(shutil.which("taskset") is None, reason="needs taskset")
-def test_more_host_devices_than_cores_are_capped_not_deadlocked(tmp_path):
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(SMALL, id="idqn-penalty"),
+        # Sharded over all 4 devices on one core this sweep hangs (with the
+        # package's XLA flags; without them XLA aborts after 40 s at an all-gather
+        # that 3 of 4 device threads reached).
+        pytest.param(QMIX_LBF, id="qmix-lbf", marks=pytest.mark.slow),
+    ],
+)
+def test_more_host_devices_than_cores_are_capped_not_deadlocked(tmp_path, args):
     """4 host devices pinned to one core: the sweep warns in one line, shards over
     one device and finishes."""
     env = {
@@ -157,7 +191,7 @@ def test_more_host_devices_than_cores_are_capped_not_deadlocked(tmp_path):
     }
     env.pop("JAX_COORDINATOR_ADDRESS", None)
     out = tmp_path / "sweep"
-    cmd = ["taskset", "-c", "0", sys.executable, "-c", CLI, "sweep", *SMALL, f"out={out}"]
+    cmd = ["taskset", "-c", "0", sys.executable, "-c", CLI, "sweep", *args, f"out={out}"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     warnings = [line for line in proc.stderr.splitlines() if "warning" in line]
@@ -173,27 +207,8 @@ def test_too_many_devices_in_one_process_stops_every_process_with_one_line(tmp_p
     """Across processes the device cap is refused instead (the processes must
     shard over the same devices): process 1 has 2 devices on one core, and both
     processes exit with status 2 and the same one-line error, writing nothing."""
-    port = _free_port()
-    procs = []
-    for pid, devices in enumerate((1, 2)):
-        env = {
-            **os.environ,
-            "JAX_PLATFORMS": "cpu",
-            "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}",
-            "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
-            "JAX_NUM_PROCESSES": "2",
-            "JAX_PROCESS_ID": str(pid),
-        }
-        cmd = ["taskset", "-c", "0", sys.executable, "-c", CLI, "sweep", *SMALL]
-        procs.append(
-            subprocess.Popen(
-                [*cmd, f"out={tmp_path / str(pid)}"],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+    args = [[*SMALL, f"out={tmp_path / str(pid)}"] for pid in range(2)]
+    procs = _start_hosts(args, devices=(1, 2), one_core=True)
     message = (
         "jaxmarl-core: error: process 1 has 2 CPU devices but may use 1 core(s), which can "
         "deadlock XLA:CPU; give each process at most as many devices "
@@ -213,28 +228,10 @@ def test_a_process_that_fails_alone_does_not_hang_the_others(tmp_path):
     """Process 1 has a bad value and stops with its one line at once; process 0,
     waiting for it, is stopped by the coordinator within the heartbeat timeout
     (not JAX's 5-minute shutdown barrier), naming task 1."""
-    port = _free_port()
+    bad = [a if not a.startswith("lr=") else "lr=-1,1" for a in SMALL]
     t0 = time.monotonic()
-    procs = []
-    for pid, lr in enumerate(("lr=1e-3,1e-2", "lr=-1,1")):
-        env = {
-            **os.environ,
-            "JAX_PLATFORMS": "cpu",
-            "JAX_COORDINATOR_ADDRESS": f"127.0.0.1:{port}",
-            "JAX_NUM_PROCESSES": "2",
-            "JAX_PROCESS_ID": str(pid),
-            "JAXMARL_CORE_HEARTBEAT_SECONDS": "10",
-        }
-        args = [a if not a.startswith("lr=") else lr for a in SMALL]
-        procs.append(
-            subprocess.Popen(
-                [sys.executable, "-c", CLI, "sweep", *args, f"out={tmp_path / str(pid)}"],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+    args = [[*SMALL, f"out={tmp_path / '0'}"], [*bad, f"out={tmp_path / '1'}"]]
+    procs = _start_hosts(args, heartbeat=10)
     (rc0, err0), (rc1, err1) = _finish(procs, timeout=120)
     seconds = time.monotonic() - t0
     lines = err1.strip().splitlines()
