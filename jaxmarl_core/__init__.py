@@ -4,6 +4,11 @@ from jaxmarl_core import _xla_flags
 
 _xla_flags.apply()
 
+from jaxmarl_core import hosts  # noqa: E402
+
+# Before anything imports Jumanji, which starts JAX's backend.
+hosts.maybe_initialize_distributed()
+
 # ruff: noqa: E402
 
 from jaxmarl_core.chunks import RunStopped

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +183,7 @@ def _search_args(command: str, pairs: dict[str, str]) -> tuple[Any, dict[str, st
 def _sweep(args: list[str]) -> int:
     from jaxmarl_core.driver import check_output_dir
     from jaxmarl_core.sweeps import (
+        agree,
         load_sweep_dir,
         parse_spec,
         start_sweep_dir,
@@ -208,20 +210,32 @@ def _sweep(args: list[str]) -> int:
     )
     config, spec, out = _search_args("sweep", pairs)
     settings = parse_spec(config, spec, samples)
-    out = check_output_dir(out)
-    start_sweep_dir(out, config, settings, seeds, first_seed, max_parallel)
+    error = None
+    if _is_writer():
+        try:
+            out = check_output_dir(out)
+            start_sweep_dir(out, config, settings, seeds, first_seed, max_parallel)
+        except (ValueError, OSError) as err:
+            error = str(err)
+    agree(error)
+    out = Path(out)
     return _run_sweep(config, settings, seeds, first_seed, max_parallel, out)
 
 
-def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out: Path) -> int:
-    from jaxmarl_core.sweeps import (
-        maybe_initialize_distributed,
-        summarize_sweep,
-        sweep,
-        write_sweep_dir,
-    )
+def _process_index() -> int:
+    import jax
 
-    maybe_initialize_distributed()
+    return jax.process_index()
+
+
+def _is_writer() -> bool:
+    """Whether this process writes output files: in a multi-host run, process 0 only."""
+    return _process_index() == 0
+
+
+def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out: Path) -> int:
+    from jaxmarl_core.sweeps import summarize_sweep, sweep, write_sweep_dir
+
     print(
         f"sweeping {config.algo} on {config.env_name}: {len(settings)} settings x {seeds} "
         f"seeds -> {out}",
@@ -236,6 +250,9 @@ def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out:
         progress=True,
         out=out,
     )
+    if not _is_writer():
+        print(f"process {_process_index()}: sweep done; process 0 writes {out}", file=sys.stderr)
+        return 0
     write_sweep_dir(out, config, result, first_seed)
     best = summarize_sweep(result)[0]
     swept = ", ".join(f"{k}={best[k]:.4g}" for k in settings[0])
@@ -306,6 +323,26 @@ def _keys(args: list[str]) -> int:
     return 0
 
 
+def _command(command: str, rest: list[str]) -> int:
+    if command == "list":
+        return _list()
+    if command == "train":
+        return _train(rest)
+    if command == "eval":
+        return _eval(rest)
+    if command == "plot":
+        return _plot(rest)
+    if command == "sweep":
+        return _sweep(rest)
+    if command == "pbt":
+        return _pbt(rest)
+    if command == "keys":
+        return _keys(rest)
+    raise UsageError(
+        f"unknown command {command!r}; commands: list, train, eval, plot, sweep, pbt, keys"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -313,38 +350,31 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
     from jaxmarl_core.chunks import RunStopped
+    from jaxmarl_core.hosts import AgreedError, jax_distributed_joined, stop_alone
 
     try:
-        if command == "list":
-            return _list()
-        if command == "train":
-            return _train(rest)
-        if command == "eval":
-            return _eval(rest)
-        if command == "plot":
-            return _plot(rest)
-        if command == "sweep":
-            return _sweep(rest)
-        if command == "pbt":
-            return _pbt(rest)
-        if command == "keys":
-            return _keys(rest)
-        raise UsageError(
-            f"unknown command {command!r}; commands: list, train, eval, plot, sweep, pbt, keys"
-        )
-    except ValueError as err:  # ConfigError and UsageError are ValueErrors
+        return _command(command, rest)
+    except AgreedError as err:  # every process stops with this line, together
         print(f"jaxmarl-core: error: {err}", file=sys.stderr)
         return 2
+    except ValueError as err:  # ConfigError and UsageError are ValueErrors
+        print(f"jaxmarl-core: error: {err}", file=sys.stderr)
+        return stop_alone(2)
     except RunStopped as err:
         print(f"jaxmarl-core: {err}", file=sys.stderr)
-        return err.exit_code
+        return stop_alone(err.exit_code)
     except OSError as err:
         what = f"{err.strerror}: {err.filename}" if err.strerror else str(err)
         print(f"jaxmarl-core: error: {what}", file=sys.stderr)
-        return 1
+        return stop_alone(1)
     except KeyboardInterrupt:
         print("jaxmarl-core: interrupted", file=sys.stderr)
-        return 130
+        return stop_alone(130)
+    except Exception:
+        if not jax_distributed_joined():
+            raise
+        traceback.print_exc()
+        return stop_alone(1)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxmarl_core.checkpoints import Checkpoints
 from jaxmarl_core.chunks import compile_programs, runs_of, start_runs, train_runs
 from jaxmarl_core.config import Config, ConfigError, params_of
+from jaxmarl_core.hosts import agree, maybe_initialize_distributed, usable_local_devices  # noqa: F401
 from jaxmarl_core.train import seed_keys
+
+# In a sweep directory from its start until every result is written: a sweep
+# stopped on the way (a signal, a host that died) leaves it there.
+INCOMPLETE = "INCOMPLETE"
 
 _RANGE = re.compile(r"^(loguniform|uniform)\(\s*([^,]+?)\s*,\s*([^,]+?)\s*\)$")
 
@@ -162,21 +167,6 @@ def parse_spec(config: Config, spec: Mapping[str, str], samples: int | None = No
     return settings
 
 
-def maybe_initialize_distributed() -> bool:
-    """Joins a multi-host run when ``JAX_COORDINATOR_ADDRESS`` is set (with
-    ``JAX_NUM_PROCESSES`` and ``JAX_PROCESS_ID``, unless a cluster such as SLURM
-    provides them). Every host then runs the same command; the runs axis is
-    sharded over the devices of all hosts. Returns whether it initialised."""
-    if not os.environ.get("JAX_COORDINATOR_ADDRESS"):
-        return False
-    num = os.environ.get("JAX_NUM_PROCESSES")
-    pid = os.environ.get("JAX_PROCESS_ID")
-    jax.distributed.initialize(
-        num_processes=int(num) if num else None, process_id=int(pid) if pid else None
-    )
-    return True
-
-
 def _device_budget(device) -> float:
     """Bytes the runs may use on one device: its free memory, or on a CPU half of
     the host's available memory."""
@@ -215,7 +205,9 @@ def sweep(
         seeds: seeds per setting.
         max_parallel_runs: at most this many runs at once (rounded down to a
             multiple of the device count); by default, as many as fit in memory.
-        devices: devices to shard the runs over; default ``jax.devices()``.
+        devices: devices to shard the runs over; default ``jax.devices()``, less
+            the CPU devices beyond the cores this process may use
+            (:func:`jaxmarl_core.hosts.usable_local_devices`).
         memory_budget: bytes per device for the automatic split; default the
             device's free memory (half the host's available memory on a CPU).
         out: a sweep directory that records each finished batch
@@ -226,7 +218,7 @@ def sweep(
         raise ConfigError(f"seeds={seeds!r} is not allowed; seeds must be an integer >= 1")
     if len(settings) == 0:
         raise ConfigError("a sweep needs at least one setting")
-    devices = list(devices or jax.devices())
+    devices = list(devices) if devices else usable_local_devices(jax.devices())
     ndev = len(devices)
     base = {k: float(v) for k, v in config.hparams_defaults.items()}
     for setting in settings:
@@ -250,7 +242,8 @@ def sweep(
         batch = round_up(min(num_runs, max(ndev, max_parallel_runs - max_parallel_runs % ndev)))
         programs = compile_programs(config, batch, sharding)
     else:
-        budget = memory_budget if memory_budget is not None else _device_budget(devices[0])
+        mine = [d for d in devices if d.process_index == jax.process_index()]
+        budget = memory_budget if memory_budget is not None else _device_budget(mine[0])
         batch = round_up(num_runs)
         programs = compile_programs(config, batch, sharding)
         while programs.bytes_needed > budget and batch > ndev:
@@ -370,6 +363,10 @@ class _BatchRecords:
 def start_sweep_dir(out, config: Config, settings, seeds: int, first_seed: int, max_parallel):
     """Writes what ``resume_sweep`` needs into a new sweep directory."""
     out.mkdir(parents=True, exist_ok=True)
+    (out / INCOMPLETE).write_text(
+        f"this sweep has not finished; its results are not here yet.\n"
+        f"finish it with: jaxmarl-core sweep resume={out}\n"
+    )
     (out / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
     plan = {
         "settings": [dict(s) for s in settings],
@@ -440,14 +437,15 @@ def write_csv(path, rows: list[dict[str, Any]]) -> None:
 
 
 @contextlib.contextmanager
-def staged(out: Path) -> Iterator[Path]:
+def staged(out: Path, last: str | None = None) -> Iterator[Path]:
     """A temporary folder inside ``out``; when the block ends without an error, its
-    files and folders replace those of the same name in ``out`` (nothing partial)."""
+    files and folders replace those of the same name in ``out`` (nothing partial),
+    the one named ``last`` after all others (its presence marks the output done)."""
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out) as tmp:
         tmp = Path(tmp)
         yield tmp
-        for f in tmp.iterdir():
+        for f in sorted(tmp.iterdir(), key=lambda f: f.name == last):
             if f.is_dir():
                 shutil.rmtree(out / f.name, ignore_errors=True)
             os.replace(f, out / f.name)
@@ -477,7 +475,7 @@ def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 
             )
     summary = summarize_sweep(result)
     best = config.replace(**{k: v for k, v in result.settings[summary[0]["setting"]].items()})
-    with staged(out) as tmp:
+    with staged(out, last="sweep.json") as tmp:
         write_csv(tmp / "sweep.csv", runs)
         write_csv(tmp / "sweep_summary.csv", summary)
         (tmp / "best_config.yaml").write_text(yaml.safe_dump(best.to_dict(), sort_keys=False))
@@ -505,6 +503,7 @@ def write_sweep_dir(out, config: Config, result: SweepResult, first_seed: int = 
         (tmp / "best" / "config.yaml").write_text(yaml.safe_dump(best.to_dict(), sort_keys=False))
         best_metrics = {k: v[summary[0]["setting"]] for k, v in result.metrics.items()}
         write_metrics_csv(tmp / "best" / "metrics.csv", best_metrics, first_seed)
+    (out / INCOMPLETE).unlink(missing_ok=True)
 
 
 def plot_sweep(path, result: SweepResult, title: str) -> None:

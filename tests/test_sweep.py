@@ -160,7 +160,8 @@ FOUR_DEVICES = textwrap.dedent(
     settings = sw.grid(config, {"lr": [1e-3, 1e-2, 3e-2]})
     one = sw.sweep(config, settings, seeds=2, devices=jax.devices()[:1])
     traces[0] = 0
-    four = sw.sweep(config, settings, seeds=2, max_parallel_runs=4)
+    # All four by name: by default a sweep leaves out host devices beyond the cores.
+    four = sw.sweep(config, settings, seeds=2, max_parallel_runs=4, devices=jax.devices())
     print("TRACES", traces[0], four.num_devices, four.num_batches)
     for name in ("loss", "eval_return", "episode_return"):
         np.testing.assert_allclose(one.metrics[name], four.metrics[name], rtol=1e-5, atol=1e-5)
