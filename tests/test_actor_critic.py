@@ -12,6 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_envs import fast_compile
 
 import jaxmarl_core
 from jaxmarl_core.algos import actor_critic, ia2c, ippo, ireinforce, maa2c, mappo
@@ -276,7 +277,8 @@ def test_smoke_matrix_game(algo, options):
         hidden_size=16,
         **options,
     )
-    out = jax.jit(jaxmarl_core.make_train(config))(jax.random.PRNGKey(3))
+    key = jax.random.PRNGKey(3)
+    out = fast_compile(jaxmarl_core.make_train(config), key)(key)
     assert METRICS <= set(out.metrics)
     for name, value in out.metrics.items():
         assert value.shape == (2,), name

@@ -19,7 +19,7 @@ from jaxmarl_core.envs import make_env
 
 pytest.importorskip("jaxmarl")
 
-from tests.test_envs import (  # noqa: E402
+from test_envs import (  # noqa: E402
     check_bookkeeping,
     fast_compile,
     make_rollout,

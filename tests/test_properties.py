@@ -31,12 +31,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from jumanji.env import Environment
+from test_envs import SMALL_KWARGS
 
 from jaxmarl_core.config import Config, Param, list_algos, make_config, params_of
 from jaxmarl_core.envs import MatrixGame, VecEnv, list_envs, make_env
 from jaxmarl_core.envs.wrappers import VecStep
 from jaxmarl_core.types import MultiAgentObservation
-from tests.test_envs import SMALL_KWARGS
 
 INT32_MAX = int(np.iinfo(np.int32).max)
 # No deadline (the first example of an environment compiles it); no example database,

@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from memory_game import MEMORYLESS, OPTIMUM, MemoryGame, MemoryState
+from test_envs import fast_compile
 
 import jaxmarl_core
 from jaxmarl_core.algos import actor_critic, ippo, mappo
@@ -187,7 +188,8 @@ def test_recurrent_smoke(algo, env):
     if algo in ("ippo", "mappo"):
         overrides.update(minibatches=2, epochs=2)
     config = jaxmarl_core.make_config(algo, env=env, total_timesteps=80, **overrides)
-    out = jax.jit(jaxmarl_core.make_train(config))(jax.random.PRNGKey(0))
+    key = jax.random.PRNGKey(0)
+    out = fast_compile(jaxmarl_core.make_train(config), key)(key)
     for name in ("eval_return", "actor_loss", "critic_loss", "entropy", "advantage"):
         assert out.metrics[name].shape == (2,), name
         assert bool(jnp.isfinite(out.metrics[name]).all()), name

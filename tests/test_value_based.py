@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from test_envs import fast_compile
 
 import jaxmarl_core
 from jaxmarl_core.algos import idqn, qmix, qtran, value_based, vdn
@@ -513,7 +514,8 @@ TINY = dict(
 )
 def test_smoke_matrix_game(algo, options):
     cfg = jaxmarl_core.make_config(algo, env="climbing", **TINY, **options)
-    out = jax.jit(jax.vmap(jaxmarl_core.make_train(cfg)))(seed_keys(2))
+    keys = seed_keys(2)
+    out = fast_compile(jax.vmap(jaxmarl_core.make_train(cfg)), keys)(keys)
     assert out.metrics["eval_return"].shape == (2, 2)
     for name, values in out.metrics.items():
         if name != "episode_return":
@@ -533,7 +535,7 @@ def test_smoke_matrix_game(algo, options):
 def test_smoke_lbf_qtran_and_same_seed_same_result():
     """QTRAN on LBF: global state, joint input (6**2 joint actions), masks."""
     cfg = jaxmarl_core.make_config("qtran", env="lbf-8x8-2p-2f-coop", **TINY)
-    train = jax.jit(jaxmarl_core.make_train(cfg))
+    train = fast_compile(jaxmarl_core.make_train(cfg), KEY)
     a, b = train(KEY), train(KEY)
     chex.assert_trees_all_equal(a.metrics, b.metrics)
     assert np.all(np.isfinite(a.metrics["loss"]))
