@@ -91,6 +91,13 @@ class Done(NamedTuple):
     train_seconds: float
 
 
+def run_keys(key: jax.Array, num_logs: int) -> tuple[jax.Array, jax.Array]:
+    """A run's key split into its init key and one evaluation key per logging
+    step: (uint32[2], uint32[num_logs, 2])."""
+    init_key, eval_key = jax.random.split(key)
+    return init_key, jax.random.split(eval_key, num_logs)
+
+
 def runs_of(keys: np.ndarray, hparams: dict[str, Any], sharding=None) -> Runs:
     """Runs from host arrays; a scalar hyperparameter is shared by every run."""
     n = keys.shape[0]
@@ -127,12 +134,8 @@ def compile_programs(config: Config, num_runs: int, sharding=None) -> Programs:
     chunk = make_chunk(config, env, algo, sched)
     out = {} if sharding is None else {"out_shardings": sharding}
 
-    def split(key):
-        init_key, eval_key = jax.random.split(key)
-        return init_key, jax.random.split(eval_key, sched.num_logs)
-
     t0 = time.perf_counter()
-    keys_v = jax.jit(jax.vmap(split), **out)
+    keys_v = jax.jit(jax.vmap(partial(run_keys, num_logs=sched.num_logs)), **out)
     init_v = jax.jit(jax.vmap(algo.init), **out)
     chunk_v = jax.jit(jax.vmap(chunk), donate_argnums=0, **out)
     finite_v = jax.jit(jax.vmap(_params_finite))

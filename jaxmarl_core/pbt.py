@@ -55,6 +55,7 @@ import numpy as np
 import yaml
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from jaxmarl_core.chunks import run_keys
 from jaxmarl_core.config import Config, ConfigError, params_of
 from jaxmarl_core.sweeps import check_range, grid, split_spec, staged, write_csv
 from jaxmarl_core.train import make_algorithm, make_chunk, schedule, seed_keys
@@ -323,9 +324,9 @@ def compile_pbt(
         member_key, hparam_key, pbt_key = jax.random.split(key, 3)
         hparams = {k: jnp.full((population,), v) for k, v in defaults.items()}
         hparams.update(sample_space(hparam_key, evolution.space, population))
-        pairs = jax.vmap(jax.random.split)(jax.random.split(member_key, population))
-        init_keys, eval_keys = pairs[:, 0], pairs[:, 1]  # as a sweep's run splits its key
-        eval_keys = jax.vmap(lambda k: jax.random.split(k, sched.num_logs))(eval_keys)
+        init_keys, eval_keys = jax.vmap(partial(run_keys, num_logs=sched.num_logs))(
+            jax.random.split(member_key, population)
+        )
         return Population(jax.vmap(algo.init)(init_keys, hparams), hparams, pbt_key), eval_keys
 
     def init(keys: jax.Array) -> tuple[Population, jax.Array]:

@@ -15,11 +15,8 @@ import jax.numpy as jnp
 import numpy as np
 from jumanji.types import TimeStep
 
-from jaxmarl_core.envs.base import MultiAgentEnvironment
+from jaxmarl_core.envs.base import MultiAgentEnvironment, check_int
 from jaxmarl_core.types import MultiAgentObservation
-
-# Step counts are int32: a longer episode could not be counted.
-MAX_EPISODE_LENGTH = int(np.iinfo(np.int32).max)
 
 
 class MatrixState(NamedTuple):
@@ -44,19 +41,10 @@ class MatrixGame(MultiAgentEnvironment):
                 f"payoff must have shape [A]*N with the same number of actions A for every "
                 f"agent, got shape {payoff.shape}"
             )
-        if (
-            isinstance(episode_length, bool | np.bool_)
-            or not isinstance(episode_length, int | np.integer)
-            or not 1 <= episode_length <= MAX_EPISODE_LENGTH
-        ):
-            raise ValueError(
-                f"episode_length must be an integer >= 1 and <= {MAX_EPISODE_LENGTH}, "
-                f"got {episode_length!r}"
-            )
         self.payoff = jnp.asarray(payoff)
         self.num_agents: int = payoff.ndim
         self.num_actions: int = payoff.shape[0]
-        self.episode_length: int = int(episode_length)
+        self.episode_length: int = check_int(name, "episode_length", episode_length, 1)
         self.name = name
         super().__init__()
 
