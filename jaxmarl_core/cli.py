@@ -182,12 +182,8 @@ def _search_args(command: str, pairs: dict[str, str]) -> tuple[Any, dict[str, st
 
 def _sweep(args: list[str]) -> int:
     from jaxmarl_core.driver import check_output_dir
-    from jaxmarl_core.sweeps import (
-        agree,
-        load_sweep_dir,
-        parse_spec,
-        start_sweep_dir,
-    )
+    from jaxmarl_core.hosts import agree, is_writer
+    from jaxmarl_core.sweeps import load_sweep_dir, parse_spec, start_sweep_dir
 
     pairs = parse_pairs(args)
     if "resume" in pairs:
@@ -211,7 +207,7 @@ def _sweep(args: list[str]) -> int:
     config, spec, out = _search_args("sweep", pairs)
     settings = parse_spec(config, spec, samples)
     error = None
-    if _is_writer():
+    if is_writer():
         try:
             out = check_output_dir(out)
             start_sweep_dir(out, config, settings, seeds, first_seed, max_parallel)
@@ -222,18 +218,8 @@ def _sweep(args: list[str]) -> int:
     return _run_sweep(config, settings, seeds, first_seed, max_parallel, out)
 
 
-def _process_index() -> int:
-    import jax
-
-    return jax.process_index()
-
-
-def _is_writer() -> bool:
-    """Whether this process writes output files: in a multi-host run, process 0 only."""
-    return _process_index() == 0
-
-
 def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out: Path) -> int:
+    from jaxmarl_core.hosts import is_writer
     from jaxmarl_core.sweeps import summarize_sweep, sweep, write_sweep_dir
 
     print(
@@ -250,8 +236,10 @@ def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out:
         progress=True,
         out=out,
     )
-    if not _is_writer():
-        print(f"process {_process_index()}: sweep done; process 0 writes {out}", file=sys.stderr)
+    if not is_writer():
+        import jax
+
+        print(f"process {jax.process_index()}: sweep done; process 0 writes {out}", file=sys.stderr)
         return 0
     write_sweep_dir(out, config, result, first_seed)
     best = summarize_sweep(result)[0]

@@ -59,6 +59,11 @@ def jax_distributed_joined() -> bool:
     return jax.distributed.is_initialized()
 
 
+def is_writer() -> bool:
+    """Whether this process writes output files: in a multi-host run, process 0 only."""
+    return jax.process_index() == 0
+
+
 def stop_alone(exit_code: int) -> int:
     """How a process that fails on its own leaves a multi-host run: at once,
     without JAX's shutdown barrier, where it would wait (5 minutes) for peers

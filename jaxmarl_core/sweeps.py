@@ -37,7 +37,12 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxmarl_core.checkpoints import Checkpoints
 from jaxmarl_core.chunks import compile_programs, runs_of, start_runs, train_runs
 from jaxmarl_core.config import Config, ConfigError, params_of
-from jaxmarl_core.hosts import agree, maybe_initialize_distributed, usable_local_devices  # noqa: F401
+from jaxmarl_core.hosts import (  # noqa: F401
+    agree,
+    is_writer,
+    maybe_initialize_distributed,
+    usable_local_devices,
+)
 from jaxmarl_core.train import seed_keys
 
 # In a sweep directory from its start until every result is written: a sweep
@@ -297,7 +302,7 @@ def sweep(
             resume_hint=f"resume with: jaxmarl-core sweep resume={out}",
         )
         chunks.append(done.metrics)
-        if records is not None and jax.process_index() == 0:
+        if records is not None and is_writer():
             records.write(b, done.metrics)
         if progress:
             print(f"sweep: batch {b + 1}/{num_batches} done", file=sys.stderr)
@@ -336,7 +341,7 @@ class _BatchRecords:
                     f"{before['batch_size']} runs; this one would run {num_batches} of {batch} "
                     "(a different number of devices or max_parallel_runs): cannot resume it"
                 )
-        elif jax.process_index() == 0:
+        elif is_writer():
             self.path.mkdir(parents=True, exist_ok=True)
             (self.path / "layout.json.tmp").write_text(json.dumps(layout) + "\n")
             os.replace(self.path / "layout.json.tmp", found)
