@@ -29,7 +29,7 @@ import numpy as np
 
 from jaxmarl_core.checkpoints import Checkpoints
 from jaxmarl_core.config import Config
-from jaxmarl_core.train import Schedule, make_algorithm, make_chunk, schedule
+from jaxmarl_core.train import Schedule, env_params_of, make_algorithm, make_chunk, schedule
 
 # Metrics that may be NaN in a healthy run (no training episode ended).
 _MAY_BE_NAN = ("episode_return",)
@@ -45,20 +45,23 @@ class RunStopped(Exception):
 
 
 class Runs(NamedTuple):
-    """R runs: ``keys`` uint32[R, 2] (run r is ``train(keys[r], ...)``) and
-    ``hparams``, name -> float32[R]. Device arrays, sharded over the runs axis
-    when the programs are."""
+    """R runs: ``keys`` uint32[R, 2] (run r is ``train(keys[r], ...)``),
+    ``hparams``, name -> float32[R], and ``env_params``: None (every run on the
+    config's environment) or its parameters with a leading [R] axis (run r on
+    its own game). Device arrays, sharded over the runs axis when the programs are."""
 
     keys: jax.Array
     hparams: dict[str, jax.Array]
+    env_params: Any = None
 
 
 class Programs(NamedTuple):
     """The compiled pieces for R runs of one config.
 
     ``keys(keys) -> (init_keys [R, 2], eval_keys [R, num_logs, 2])``;
-    ``init(init_keys, hparams) -> state``; ``chunk(state, hparams, eval_keys
-    [R, 2]) -> (state, metrics)`` (compiled, donates ``state``);
+    ``init(init_keys, hparams, env_params) -> state``; ``chunk(state, hparams,
+    env_params, eval_keys [R, 2]) -> (state, metrics)`` (compiled, donates
+    ``state``; ``env_params`` as in :class:`Runs`);
     ``finite(state) -> bool[R]`` (every parameter finite).
     """
 
@@ -98,14 +101,24 @@ def run_keys(key: jax.Array, num_logs: int) -> tuple[jax.Array, jax.Array]:
     return init_key, jax.random.split(eval_key, num_logs)
 
 
-def runs_of(keys: np.ndarray, hparams: dict[str, Any], sharding=None) -> Runs:
-    """Runs from host arrays; a scalar hyperparameter is shared by every run."""
+def runs_of(
+    keys: np.ndarray, hparams: dict[str, Any], sharding=None, env_params: Any = None
+) -> Runs:
+    """Runs from host arrays; a scalar hyperparameter is shared by every run;
+    ``env_params``: None, or host arrays with a leading [R] axis."""
     n = keys.shape[0]
     hp = {k: np.broadcast_to(np.asarray(v, np.float32), (n,)) for k, v in hparams.items()}
     if sharding is None:
-        return Runs(jnp.asarray(keys), {k: jnp.asarray(v) for k, v in hp.items()})
-    place = lambda x: jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
-    return Runs(place(np.asarray(keys)), {k: place(np.ascontiguousarray(v)) for k, v in hp.items()})
+        place = jnp.asarray
+    else:
+        place = lambda x: jax.make_array_from_callback(
+            x.shape, sharding, lambda idx: np.ascontiguousarray(x)[idx]
+        )
+    return Runs(
+        place(np.asarray(keys)),
+        {k: place(v) for k, v in hp.items()},
+        jax.tree.map(lambda x: place(np.asarray(x)), env_params),
+    )
 
 
 def _params_finite(state: Any) -> jax.Array:
@@ -126,30 +139,47 @@ def _bytes_needed(compiled) -> float:
     )
 
 
-def compile_programs(config: Config, num_runs: int, sharding=None) -> Programs:
+def compile_programs(
+    config: Config, num_runs: int, sharding=None, env_params: bool = False
+) -> Programs:
     """Compiles the chunk for ``num_runs`` runs (sharded over the runs axis with
-    ``sharding``, a NamedSharding, or on the default device)."""
+    ``sharding``, a NamedSharding, or on the default device); with
+    ``env_params``, every run takes its environment's parameters as data
+    (:class:`Runs`), so one program trains several games of one shape."""
     env, algo = make_algorithm(config)
     sched = schedule(config, algo)
-    chunk = make_chunk(config, env, algo, sched)
     out = {} if sharding is None else {"out_shardings": sharding}
+
+    def on(params: Any) -> tuple[Any, Any]:
+        return (env, algo) if params is None else make_algorithm(config, env, params)
+
+    def init(key: jax.Array, hparams: dict[str, jax.Array], params: Any) -> Any:
+        return on(params)[1].init(key, hparams)
+
+    def chunk(state: Any, hparams: dict[str, jax.Array], params: Any, eval_key: jax.Array):
+        return make_chunk(config, *on(params), sched)(state, hparams, eval_key)
 
     t0 = time.perf_counter()
     keys_v = jax.jit(jax.vmap(partial(run_keys, num_logs=sched.num_logs)), **out)
-    init_v = jax.jit(jax.vmap(algo.init), **out)
+    init_v = jax.jit(jax.vmap(init), **out)
     chunk_v = jax.jit(jax.vmap(chunk), donate_argnums=0, **out)
     finite_v = jax.jit(jax.vmap(_params_finite))
-    key_spec = jax.ShapeDtypeStruct((num_runs, 2), jnp.uint32, sharding=sharding)
-    hp_spec = {
-        k: jax.ShapeDtypeStruct((num_runs,), jnp.float32, sharding=sharding)
-        for k in config.hparams_defaults
-    }
-    state_spec = jax.eval_shape(init_v, key_spec, hp_spec)
+    runs_spec = lambda shape, dtype: jax.ShapeDtypeStruct(
+        (num_runs, *shape), dtype, sharding=sharding
+    )
+    key_spec = runs_spec((2,), jnp.uint32)
+    hp_spec = {k: runs_spec((), jnp.float32) for k in config.hparams_defaults}
+    params_spec = (
+        jax.tree.map(lambda x: runs_spec(jnp.shape(x), x.dtype), env_params_of(env))
+        if env_params
+        else None
+    )
+    state_spec = jax.eval_shape(init_v, key_spec, hp_spec, params_spec)
     if sharding is not None:
         state_spec = jax.tree.map(
             lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), state_spec
         )
-    compiled = chunk_v.lower(state_spec, hp_spec, key_spec).compile()
+    compiled = chunk_v.lower(state_spec, hp_spec, params_spec, key_spec).compile()
     return Programs(
         keys=keys_v,
         init=init_v,
@@ -165,7 +195,7 @@ def compile_programs(config: Config, num_runs: int, sharding=None) -> Programs:
 def state_shape(programs: Programs, runs: Runs) -> Any:
     """The learner state's structure, shapes and dtypes (for restoring)."""
     init_keys, _ = jax.eval_shape(programs.keys, runs.keys)
-    return jax.eval_shape(programs.init, init_keys, runs.hparams)
+    return jax.eval_shape(programs.init, init_keys, runs.hparams, runs.env_params)
 
 
 def start_runs(
@@ -187,7 +217,7 @@ def start_runs(
             history = [{k: v[:, t] for k, v in found.metrics.items()} for t in range(found.step)]
             return Start(place(found.state), found.step, history, found.meta)
     init_keys, _ = programs.keys(runs.keys)
-    return Start(place(programs.init(init_keys, runs.hparams)), 0, [], {})
+    return Start(place(programs.init(init_keys, runs.hparams, runs.env_params)), 0, [], {})
 
 
 def stack_history(history: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -284,7 +314,7 @@ def train_runs(
         contextlib.closing(checkpoints) if checkpoints else contextlib.nullcontext(),
     ):
         for i in range(start.step, sched.num_logs):
-            state, metrics = programs.chunk(state, runs.hparams, eval_keys[:, i])
+            state, metrics = programs.chunk(state, runs.hparams, runs.env_params, eval_keys[:, i])
             step = _to_host(metrics)
             params_ok = np.asarray(_to_host(programs.finite(state))) if stop_on_non_finite else None
             train_seconds = time.perf_counter() - t0

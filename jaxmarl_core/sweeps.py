@@ -198,6 +198,7 @@ def sweep(
     memory_budget: float | None = None,
     progress: bool = False,
     out: str | os.PathLike | None = None,
+    env_params: Sequence[Any] | None = None,
 ) -> SweepResult:
     """Runs every (setting, seed) pair of ``config`` in one compiled program.
 
@@ -218,6 +219,10 @@ def sweep(
         out: a sweep directory that records each finished batch
             (``batches/<b>.npz``, written atomically); batches already recorded
             there are read back instead of run again (see :func:`resume_sweep`).
+        env_params: per setting, the environment parameters it trains on (each
+            shaped as the config environment's ``params()``, e.g. another
+            matrix game's payoff), so one program trains several games; by
+            default every setting trains on the config's environment.
     """
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"seeds={seeds!r} is not allowed; seeds must be an integer >= 1")
@@ -236,6 +241,20 @@ def sweep(
         for name in base
     }
     run_keys = np.tile(np.asarray(seed_keys(seeds, first_seed)), (num_settings, 1))
+    if env_params is not None and len(env_params) != num_settings:
+        raise ConfigError(
+            f"env_params gives {len(env_params)} environments for {num_settings} settings; "
+            f"give one per setting"
+        )
+    run_params = (
+        None
+        if env_params is None
+        else jax.tree.map(
+            lambda *xs: np.repeat(np.stack([np.asarray(x) for x in xs]), seeds, axis=0),
+            *env_params,
+        )
+    )
+    with_params = env_params is not None
     sharding = NamedSharding(Mesh(np.array(devices), ("runs",)), PartitionSpec("runs"))
 
     def round_up(n: int) -> int:
@@ -245,15 +264,15 @@ def sweep(
         if not isinstance(max_parallel_runs, int) or max_parallel_runs < 1:
             raise ConfigError(f"max_parallel_runs={max_parallel_runs!r} must be an integer >= 1")
         batch = round_up(min(num_runs, max(ndev, max_parallel_runs - max_parallel_runs % ndev)))
-        programs = compile_programs(config, batch, sharding)
+        programs = compile_programs(config, batch, sharding, with_params)
     else:
         mine = [d for d in devices if d.process_index == jax.process_index()]
         budget = memory_budget if memory_budget is not None else _device_budget(mine[0])
         batch = round_up(num_runs)
-        programs = compile_programs(config, batch, sharding)
+        programs = compile_programs(config, batch, sharding, with_params)
         while programs.bytes_needed > budget and batch > ndev:
             batch = round_up(math.ceil(batch / 2))
-            programs = compile_programs(config, batch, sharding)
+            programs = compile_programs(config, batch, sharding, with_params)
     compile_seconds = programs.compile_seconds
     num_batches = math.ceil(num_runs / batch)
     if progress and num_batches > 1:
@@ -265,6 +284,7 @@ def sweep(
     pad = num_batches * batch - num_runs  # the last batch repeats run 0 to keep its shape
     keys_all = np.concatenate([run_keys, np.repeat(run_keys[:1], pad, 0)])
     hp_all = {k: np.concatenate([v, np.repeat(v[:1], pad)]) for k, v in run_hparams.items()}
+    params_all = jax.tree.map(lambda v: np.concatenate([v, np.repeat(v[:1], pad, 0)]), run_params)
     records = None if out is None else _BatchRecords(out, batch, num_batches)
     # Checkpoints inside a batch: one process only (orbax's multi-process writes
     # are not wired here); with several, a stopped sweep redoes its running batch.
@@ -282,7 +302,12 @@ def sweep(
                 )
             continue
         part = slice(b * batch, (b + 1) * batch)
-        runs = runs_of(keys_all[part], {k: v[part] for k, v in hp_all.items()}, sharding)
+        runs = runs_of(
+            keys_all[part],
+            {k: v[part] for k, v in hp_all.items()},
+            sharding,
+            jax.tree.map(lambda v, part=part: v[part], params_all),
+        )
         ckpts = (
             Checkpoints(records.batch_dir(b), config.keep_checkpoints) if checkpointing else None
         )

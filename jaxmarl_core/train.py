@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxmarl_core.config import Config, ConfigError, algo_module, check_hparams
+from jaxmarl_core.envs.base import MultiAgentEnvironment
 from jaxmarl_core.envs.registry import make_env
 from jaxmarl_core.envs.wrappers import evaluate
 from jaxmarl_core.types import Algorithm, HParams, Metrics, PRNGKey
@@ -53,8 +54,19 @@ def build_env(config: Config):
     return config.env
 
 
-def make_algorithm(config: Config) -> tuple[Any, Algorithm]:
-    env = build_env(config)
+def env_params_of(env) -> Any:
+    """The environment's parameters (a pytree; ``{}`` if it has none)."""
+    return env.params() if isinstance(env, MultiAgentEnvironment) else {}
+
+
+def make_algorithm(config: Config, env=None, env_params: Any = None) -> tuple[Any, Algorithm]:
+    """The config's environment (``env``, or built from the config) and its
+    algorithm; with ``env_params`` (possibly traced), on those parameters."""
+    env = build_env(config) if env is None else env
+    if env_params is not None:
+        if not isinstance(env, MultiAgentEnvironment):
+            raise ConfigError(f"{env!r} has no environment parameters to replace")
+        env = env.with_params(env_params)
     return env, algo_module(config.algo).make(env, config)
 
 
@@ -98,8 +110,10 @@ def _hparams(config: Config, hparams: HParams | None) -> HParams:
     return config.hparams if hparams is None else check_hparams(config, hparams)
 
 
-def make_train(config: Config) -> Callable[[PRNGKey, HParams | None], TrainOutput]:
-    """Returns the pure function ``train(key, hparams=None) -> TrainOutput``.
+def make_train(config: Config) -> Callable[..., TrainOutput]:
+    """Returns the pure function ``train(key, hparams=None, env_params=None) ->
+    TrainOutput``; ``env_params`` (shaped as the environment's ``params()``)
+    trains on other data of the same shape, e.g. another matrix game's payoff.
 
     ``out.metrics[name]`` has shape [num_logs] (a seed axis in front when
     vmapped) and holds ``env_steps``, ``episode_return``, ``eval_return``,
@@ -107,12 +121,13 @@ def make_train(config: Config) -> Callable[[PRNGKey, HParams | None], TrainOutpu
     """
     env, algo = make_algorithm(config)
     sched = schedule(config, algo)
-    chunk = make_chunk(config, env, algo, sched)
 
-    def train(key: PRNGKey, hparams: HParams | None = None) -> TrainOutput:
+    def train(key: PRNGKey, hparams: HParams | None = None, env_params: Any = None) -> TrainOutput:
         hparams = _hparams(config, hparams)
+        on, learner = (env, algo) if env_params is None else make_algorithm(config, env, env_params)
+        chunk = make_chunk(config, on, learner, sched)
         init_key, eval_key = jax.random.split(key)
-        state = algo.init(init_key, hparams)
+        state = learner.init(init_key, hparams)
         state, metrics = jax.lax.scan(
             lambda s, k: chunk(s, hparams, k), state, jax.random.split(eval_key, sched.num_logs)
         )

@@ -12,15 +12,23 @@ turns them into a ``TimeStep`` by one rule for all environments:
   at once, the step is a termination;
 - every agent receives the team reward, or its own reward with
   ``individual_rewards=True``; ``extras["team_reward"]`` is always the team's.
+
+Options that do not change shapes are *environment parameters*
+(:meth:`~MultiAgentEnvironment.params`, a pytree of arrays, as gymnax's
+``EnvParams``): :meth:`~MultiAgentEnvironment.with_params` gives the same
+environment on other (possibly traced, batched) values, so one compiled
+program can train several games at once.
 """
 
 from __future__ import annotations
 
 import abc
+import copy
 from functools import cached_property
 from typing import Any
 
 import chex
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jumanji import specs
@@ -76,6 +84,39 @@ class MultiAgentEnvironment(Environment):
     @abc.abstractmethod
     def state_dim(self) -> int:
         """Length of ``global_state``."""
+
+    def params(self) -> Any:
+        """The options that do not change shapes, as a pytree of arrays (``{}``:
+        none). Subclasses with such options override it and read them from the
+        attributes that :meth:`with_params` replaces."""
+        return {}
+
+    def with_params(self, params: Any) -> MultiAgentEnvironment:
+        """A copy of this environment on ``params`` (a pytree shaped as
+        :meth:`params`; its leaves may be tracers, e.g. one run's slice of a
+        batch under ``vmap``). Raises ValueError if the structure or a shape differs."""
+        own = self.params()
+        mine = jax.tree.structure(own)
+        given = jax.tree.structure(params)
+        if mine != given:
+            raise ValueError(
+                f"{self.name}: environment parameters must be shaped as "
+                f"{jax.tree.map(jnp.shape, own)}, got {jax.tree.map(jnp.shape, params)}"
+            )
+        for name, a, b in zip(
+            _leaf_names(own), jax.tree.leaves(own), jax.tree.leaves(params), strict=True
+        ):
+            if jnp.shape(a) != jnp.shape(b):
+                raise ValueError(
+                    f"{self.name}: environment parameter {name} must have shape "
+                    f"{jnp.shape(a)}, got {jnp.shape(b)}"
+                )
+        bound = copy.copy(self)
+        bound._set_params(params)
+        return bound
+
+    def _set_params(self, params: Any) -> None:
+        """Stores ``params`` where :meth:`params` reads them (subclasses with parameters)."""
 
     def first_timestep(self, observation: MultiAgentObservation) -> TimeStep:
         """The ``TimeStep`` of a reset: no reward, discount 1."""
@@ -149,3 +190,7 @@ class MultiAgentEnvironment(Environment):
             f"{type(self).__name__}({self.name}, agents={self.num_agents}, "
             f"actions={self.num_actions}, episode_length={self.episode_length})"
         )
+
+
+def _leaf_names(tree: Any) -> list[str]:
+    return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_leaves_with_path(tree)]

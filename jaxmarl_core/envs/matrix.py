@@ -4,6 +4,10 @@ A matrix game is stateless: every step all N agents pick an action, every agent
 receives the payoff of the joint action, and the game repeats for
 ``episode_length`` steps before a time-limit truncation (discount 1). The
 observation and the global state are constants.
+
+The payoff tensor is the game's environment parameter: games of one shape
+(``climbing``, ``penalty-k``, ``qtran-game`` are all 2 agents x 3 actions) are
+one environment on different data, ``game.with_params({"payoff": p})``.
 """
 
 from __future__ import annotations
@@ -41,12 +45,19 @@ class MatrixGame(MultiAgentEnvironment):
                 f"payoff must have shape [A]*N with the same number of actions A for every "
                 f"agent, got shape {payoff.shape}"
             )
-        self.payoff = jnp.asarray(payoff)
+        self.payoff: chex.Array = jnp.asarray(payoff)  # float32[A] * N
         self.num_agents: int = payoff.ndim
         self.num_actions: int = payoff.shape[0]
         self.episode_length: int = check_int(name, "episode_length", episode_length, 1)
         self.name = name
         super().__init__()
+
+    def params(self) -> dict[str, chex.Array]:
+        """``{"payoff": float32[A] * N}``."""
+        return {"payoff": self.payoff}
+
+    def _set_params(self, params: dict[str, chex.Array]) -> None:
+        self.payoff = params["payoff"]
 
     @property
     def obs_dim(self) -> int:
