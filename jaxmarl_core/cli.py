@@ -1,4 +1,4 @@
-"""Command line: ``jaxmarl-core list | train | eval | plot | sweep | pbt | keys``.
+"""Command line: ``jaxmarl-core list | train | eval | plot | sweep | pbt | table | keys``.
 
 Bad input exits with status 2 and one line on stderr, without a traceback; a
 run that stops early (a signal, non-finite values, a checkpoint that cannot be
@@ -26,6 +26,9 @@ USAGE = """usage:
   jaxmarl-core pbt algo=<algo> env=<env> population=P [name=loguniform(a,b) ...]
                    [ready_every=K] [truncation=0.25] [perturb=0.8,1.2] [resample=0.1]
                    [seeds=S] [first_seed=K] [out=DIR] [key=value ...]
+  jaxmarl-core table matrix|lbf [seeds=5] [budget=1.0] [algos=a,b,...] [first_seed=K]
+                     [out=DIR]       every algorithm x every game of a benchmark table;
+                                     a re-run with the same out skips finished cells
   jaxmarl-core keys <algo>            config keys of an algorithm, with defaults
 """
 
@@ -56,6 +59,37 @@ def parse_pairs(args: list[str]) -> dict[str, Any]:
             raise UsageError(f"{key} given twice")
         pairs[key] = value
     return pairs
+
+
+def _table(args: list[str]) -> int:
+    from jaxmarl_core.hosts import is_writer
+    from jaxmarl_core.tables import TABLES, run_table, table_markdown
+
+    if not args or "=" in args[0]:
+        raise UsageError(f"table needs a table name first: {', '.join(TABLES)}")
+    name, pairs = args[0], parse_pairs(args[1:])
+    seeds = _int_arg(pairs, "seeds", 5, minimum=1)
+    first_seed = _int_arg(pairs, "first_seed", 0)
+    budget = parse_value(pairs.pop("budget", "1.0"))
+    algos = pairs.pop("algos", None)
+    out = Path(pairs.pop("out", f"tables/{name}"))
+    if pairs:
+        raise UsageError(
+            f"table takes seeds, budget, algos, first_seed and out; got {', '.join(pairs)}"
+        )
+    table = run_table(
+        name,
+        seeds=seeds,
+        budget=budget,
+        algos=None if algos is None else algos.split(","),
+        out=out,
+        first_seed=first_seed,
+        progress=True,
+    )
+    if is_writer():
+        print(table_markdown(table))
+        print(f"wrote {out}")
+    return 0
 
 
 def _int_arg(pairs: dict[str, str], key: str, default: Any = None, minimum: int = 0) -> Any:
@@ -324,10 +358,12 @@ def _command(command: str, rest: list[str]) -> int:
         return _sweep(rest)
     if command == "pbt":
         return _pbt(rest)
+    if command == "table":
+        return _table(rest)
     if command == "keys":
         return _keys(rest)
     raise UsageError(
-        f"unknown command {command!r}; commands: list, train, eval, plot, sweep, pbt, keys"
+        f"unknown command {command!r}; commands: list, train, eval, plot, sweep, pbt, table, keys"
     )
 
 
