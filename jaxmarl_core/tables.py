@@ -390,24 +390,36 @@ def _write_cell(
 
 
 class _TableProgress:
-    """One line per finished program: runs done, env steps per second, time left."""
+    """One line per finished program: runs done, env steps per second, time left.
 
-    def __init__(self, name: str, total_steps: int, total_runs: int, stream: TextIO, on: bool):
-        self.name, self.total_steps, self.total_runs = name, total_steps, total_runs
+    The time left counts each family's remaining steps at that family's own
+    rate so far (value-based learners step far slower than actor-critics),
+    and at the overall rate for a family not yet started."""
+
+    def __init__(self, name: str, left: dict[str, int], total_runs: int, stream: TextIO, on: bool):
+        self.name, self.left, self.total_runs = name, dict(left), total_runs
         self.stream, self.on = stream, on
-        self.steps = self.runs = 0
-        self.t0 = time.perf_counter()
+        self.runs = 0
+        self.done = dict.fromkeys(left, 0)
+        self.seconds = dict.fromkeys(left, 0.0)
+        self.last = time.perf_counter()
 
     def update(self, program: Program, steps: int) -> None:
-        self.steps += steps
+        now, fam = time.perf_counter(), family(program.algo)
         self.runs += program.runs
+        self.left[fam] -= steps
+        self.done[fam] += steps
+        self.seconds[fam] += now - self.last
+        self.last = now
         if not self.on:
             return
+        rate = sum(self.done.values()) / sum(self.seconds.values())
+        left = sum(
+            n / (self.done[f] / self.seconds[f] if self.done[f] else rate)
+            for f, n in self.left.items()
+        )
         games = program.games
         what = ", ".join(games) if len(games) < 3 else f"{len(games)} games in one program"
-        elapsed = time.perf_counter() - self.t0
-        rate = self.steps / elapsed
-        left = (self.total_steps - self.steps) / rate if rate > 0 else math.nan
         self.stream.write(
             f"table {self.name}: {self.runs}/{self.total_runs} runs done "
             f"({program.algo} on {what}); "
@@ -471,9 +483,8 @@ def run_table(
         path.mkdir(parents=True, exist_ok=True)
         (path / "table.json").write_text(json.dumps(definition, indent=2) + "\n")
     budgets = definition["budgets"]
-    bar = _TableProgress(
-        spec.name, sum(budgets[family(a)] * seeds for a, _ in todo), len(todo) * seeds, stream, progress
-    )
+    left = {fam: sum(budgets[fam] * seeds for a, _ in todo if family(a) == fam) for fam in budgets}
+    bar = _TableProgress(spec.name, left, len(todo) * seeds, stream, progress)
     if progress:
         stream.write(
             f"table {spec.name}: {len(todo)} cells to train ({len(skipped)} finished before), "
