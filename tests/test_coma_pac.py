@@ -1,8 +1,9 @@
 """Unit tests of the action-value critics, COMA and Pareto-AC, and their smoke tests.
 
 Hand-computed cases: COMA's counterfactual advantage on a 2-agent, 3-action
-example and Σ_a π(a) Adv(a) = 0; Pareto-AC's π_-i^+, Q^{π+}, its advantage and
-its loss on a tiny critic table; what the action-value critic sees; the
+example and Σ_a π(a) Adv(a) = 0; Pareto-AC's π_-i^+, Q^{π+} (per agent, and
+from the one joint action all agents agree on, with its tie-break), its
+advantage and its loss on a tiny critic table; what the action-value critic sees; the
 joint-action limit of Pareto-AC.
 """
 
@@ -70,6 +71,60 @@ def test_pareto_others_and_q_plus_by_hand():
     np.testing.assert_allclose(q_plus, [[4.0, 3.0, 2.0], [2.0, 5.0, 6.0]])
     others = [[int(joint[best[i, a], i, 1 - i]) for a in range(3)] for i in range(2)]
     assert others == [[0, 1, 1], [0, 1, 0]]
+
+
+def test_joint_pareto_q_by_hand():
+    """Σ_j Q_j(a_1, a_2) = TABLE_1[a_1, a_2] + TABLE_2[a_2, a_1]:
+    rows a_1, columns a_2: [[6, −2, 6], [1, 8, 0], [−1, 2, 2]], so a^+ = (1, 1);
+    Q^{π+}_1 = TABLE_1[:, 1] = [−2, 3, 2], Q^{π+}_2 = TABLE_2[:, 1] = [0, 5, 0]."""
+    joint_q = jnp.stack([TABLE_1.T, TABLE_2.T], axis=1)  # [K, N, A]
+    q_plus, best = pac.joint_pareto_q(joint_q)
+    np.testing.assert_allclose(q_plus, [[-2.0, 3.0, 2.0], [0.0, 5.0, 0.0]])
+    np.testing.assert_array_equal(best, [1, 1])
+    # Batched and jitted: one a^+ per sample.
+    batch = jnp.stack([joint_q, joint_q[:, ::-1]])  # [2, K, N, A], second: agents swapped
+    q_b, best_b = jax.jit(pac.joint_pareto_q)(batch)
+    np.testing.assert_allclose(q_b[0], q_plus)
+    np.testing.assert_array_equal(best_b[0], [1, 1])
+    assert best_b.shape == (2, 2) and q_b.shape == (2, 2, 3)
+
+
+def test_joint_pareto_q_breaks_the_penalty_tie_for_all_agents():
+    """penalty-100 as both critics: (A, C) and (C, A) tie at 10 + 10 = 20. The
+    paper's per-agent form leaves every agent tied between A and C
+    (Q^{π+} = [10, 2, 10] for both); the joint form takes the lowest joint index,
+    (A, C) = 2 before (C, A) = 6, for both agents: Q^{π+}_1 = P[:, C] =
+    [10, 0, −100] (A best), Q^{π+}_2 = P[A, :] = [−100, 0, 10] (C best).
+    Near-ties within the tolerance follow the same convention."""
+    p = jnp.array([[-100.0, 0.0, 10.0], [0.0, 2.0, 0.0], [10.0, 0.0, -100.0]])
+    joint_q = jnp.stack([p.T, p], axis=1)  # joint_q[k, 0, a_1] = P[a_1, k], [k, 1, a_2] = P[k, a_2]
+    q_paper, _ = pac.pareto_q(joint_q)
+    np.testing.assert_allclose(q_paper, [[10.0, 2.0, 10.0], [10.0, 2.0, 10.0]])
+    q_plus, best = pac.joint_pareto_q(joint_q)
+    np.testing.assert_array_equal(best, [0, 2])
+    np.testing.assert_allclose(q_plus, [[10.0, 0.0, -100.0], [-100.0, 0.0, 10.0]])
+    np.testing.assert_array_equal(jnp.argmax(q_plus, axis=-1), best)
+    # A learned near-tie: (C, A) 0.05 above (A, C). The plain argmax takes
+    # (C, A); within the tolerance 0.1 both count as tied and (A, C) is first.
+    noisy = joint_q.at[0, 0, 2].add(0.05).at[2, 1, 0].add(0.05)  # Q_1(C, A), Q_2(C, A)
+    np.testing.assert_array_equal(pac.joint_pareto_q(noisy)[1], [2, 0])
+    np.testing.assert_array_equal(pac.joint_pareto_q(noisy, 0.1)[1], [0, 2])
+    np.testing.assert_array_equal(pac.joint_pareto_q(noisy, 0.01)[1], [2, 0])
+
+
+@pytest.mark.parametrize(("n", "a"), [(2, 3), (3, 2), (3, 3), (4, 2)])
+def test_joint_action_tables_find_each_joint_action_in_every_critic(n, a):
+    """Row k_of[j, i] of others_joint_actions, for agent i, is joint action j
+    with agent i's own slot zeroed; joint actions run lexicographically."""
+    joint, k_of = pac.joint_action_tables(n, a)
+    assert joint.shape == k_of.shape == (a**n, n)
+    np.testing.assert_array_equal(joint[1], [0] * (n - 1) + [1])
+    np.testing.assert_array_equal(joint[-1], [a - 1] * n)
+    others = others_joint_actions(n, a)
+    for i in range(n):
+        hidden = joint.copy()
+        hidden[:, i] = 0
+        np.testing.assert_array_equal(others[k_of[:, i], i], hidden)
 
 
 def test_pareto_advantage_and_loss_by_hand():
@@ -161,6 +216,7 @@ def test_pac_defaults_are_the_published_config():
         0.8,
     )
     assert cfg.n_steps == 10
+    assert (cfg.joint_pareto, cfg.tie_tolerance) == (True, 0.1)  # issue 12, not the paper
 
 
 # ---------------------------------------------------------------------------

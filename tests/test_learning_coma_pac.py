@@ -15,7 +15,8 @@ import pytest
 import jaxmarl_core
 from jaxmarl_core.train import seed_keys
 
-# Each test compiles and runs 5 seeds (7-20 s alone, more on a shared machine).
+# Each test compiles and runs 5 seeds (7-20 s alone, more on a shared machine;
+# the 2M-step penalty-100 run about 70 s).
 pytestmark = pytest.mark.slow
 
 SEEDS = 5
@@ -38,8 +39,23 @@ def test_pac_finds_the_pareto_optimum_of_climbing():
 
 def test_pac_finds_the_optimum_of_penalty_100():
     """Pareto-AC on ``penalty-100``, seeds 0-4, 50k steps: greedy return 250
-    ((A, C) or (C, A)) in at least 4 of 5 seeds. Observed: 250 in 5 of 5 (about 7 s)."""
+    ((A, C) or (C, A)) in at least 4 of 5 seeds. Observed: 250 in 5 of 5 (about
+    7 s alone, 18 s on a shared core). The paper's per-agent form
+    (``joint_pareto=false``) gives [250, 0, 250, 250, 50] here."""
     returns = final_eval_returns("pac", "penalty-100", 50_000)
+    assert (returns == 250.0).sum() >= 4, returns
+
+
+def test_pac_agrees_on_one_optimum_of_penalty_100_in_a_long_run():
+    """Issue 12: Pareto-AC on ``penalty-100``, seeds 0-4, 2M steps (the entropy
+    coefficient stays high for most of the run). The agents agree on one joint
+    action a^+ (``joint_pareto``), so they settle on the same one of the tied
+    optima (A, C) and (C, A): greedy return 250 in at least 4 of 5 seeds.
+    Observed: 250 in 5 of 5 (seed 3 the last, from 1.84M steps on; about 70 s).
+    The paper's per-agent form (``joint_pareto=false``) gave [250, 250, −2500,
+    −2500, 250]: each agent split its policy between A and C (π ≈ [0.45, 0.1,
+    0.45] at the end) and picked one of them greedily by noise."""
+    returns = final_eval_returns("pac", "penalty-100", 2_000_000)
     assert (returns == 250.0).sum() >= 4, returns
 
 
@@ -52,8 +68,9 @@ def test_coma_finds_the_optimum_of_penalty_0():
 
 def test_pac_on_climbing_classic_and_penalty_50():
     """Pareto-AC, seeds 0-4, 50k steps. Observed: ``climbing-classic`` 275 =
-    (A, A) in 5 of 5; ``penalty-50`` 250 in 4 of 5 (seed 0: 0, the agents
-    split between the two tied optima (A, C) and (C, A)) (about 8 s and 11 s alone)."""
+    (A, A) in 5 of 5; ``penalty-50`` 250 in 5 of 5 (4 of 5 with the paper's
+    per-agent form, whose seed 0 split between the tied optima (A, C) and
+    (C, A)) (about 8 s and 11 s alone)."""
     classic = final_eval_returns("pac", "climbing-classic", 50_000)
     assert (classic == 275.0).sum() >= 4, classic
     penalty = final_eval_returns("pac", "penalty-50", 50_000)
