@@ -166,13 +166,25 @@ FOUR_DEVICES = textwrap.dedent(
     for name in ("loss", "eval_return", "episode_return"):
         np.testing.assert_allclose(one.metrics[name], four.metrics[name], rtol=1e-5, atol=1e-5)
     print("SAME")
+    # Games as data: each run's payoff sharded with it, the padded last batch included.
+    from jaxmarl_core.envs.registry import make_env
+    params = [make_env(g).params() for g in ("penalty-100", "climbing", "qtran-game")]
+    one = sw.sweep(config, [{}] * 3, seeds=2, devices=jax.devices()[:1], env_params=params)
+    four = sw.sweep(config, [{}] * 3, seeds=2, max_parallel_runs=4, env_params=params,
+                    devices=jax.devices())
+    assert four.num_batches == 2
+    for name in ("loss", "eval_return", "episode_return"):
+        np.testing.assert_allclose(one.metrics[name], four.metrics[name], rtol=1e-5, atol=1e-5)
+    assert not np.allclose(one.metrics["episode_return"][0], one.metrics["episode_return"][1])
+    print("GAMES SAME")
     """
 )
 
 
 def test_one_and_four_devices_agree_and_compile_once():
     """With 4 host devices, 6 runs in batches of 4 (2 batches, the last padded):
-    one trace of the chunk, results equal to the same sweep on one device."""
+    one trace of the chunk, results equal to the same sweep on one device; and
+    the same for three games as data (their payoffs sharded with the runs)."""
     env = {
         **os.environ,
         "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
@@ -182,6 +194,7 @@ def test_one_and_four_devices_agree_and_compile_once():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "TRACES 1 4 2" in proc.stdout and "SAME" in proc.stdout, proc.stdout
+    assert "GAMES SAME" in proc.stdout, proc.stdout
 
 
 def test_sweep_killed_in_its_second_batch_resumes_without_rerunning_the_first(tmp_path, capsys):
