@@ -428,6 +428,17 @@ class _TableProgress:
         self.stream.flush()
 
 
+def _agreed_mask(mask: np.ndarray) -> np.ndarray:
+    """Process 0's ``mask`` on every process of a multi-host run (its own elsewhere)."""
+    import jax
+
+    if jax.process_count() == 1:
+        return mask
+    from jax.experimental import multihost_utils
+
+    return np.asarray(multihost_utils.broadcast_one_to_all(mask))
+
+
 def run_table(
     name: str | TableSpec,
     seeds: int = 5,
@@ -468,17 +479,15 @@ def run_table(
             error = str(err)
     agree(error)
     t0 = time.perf_counter()
-    cells: dict[tuple[str, str], Cell] = {}
-    skipped = []
-    todo = []
-    for algo in algos:
-        for game in spec.games:
-            found = None if path is None else read_cell(path, algo, game)
-            if found is not None:
-                cells[(algo, game)] = found
-                skipped.append((algo, game))
-            else:
-                todo.append((algo, game))
+    everything = [(algo, game) for algo in algos for game in spec.games]
+    # Process 0 reads the finished cells; every process trains the same rest.
+    found = {
+        c: read_cell(path, *c) if path is not None and is_writer() else None for c in everything
+    }
+    finished = _agreed_mask(np.array([found[c] is not None for c in everything]))
+    cells = {c: found[c] for c, done in zip(everything, finished, strict=True) if done}
+    skipped = [c for c, done in zip(everything, finished, strict=True) if done]
+    todo = [c for c, done in zip(everything, finished, strict=True) if not done]
     if path is not None and is_writer():
         path.mkdir(parents=True, exist_ok=True)
         (path / "table.json").write_text(json.dumps(definition, indent=2) + "\n")

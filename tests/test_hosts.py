@@ -41,9 +41,13 @@ def _free_port() -> int:
 
 
 def _start_hosts(
-    args: list[list[str]], heartbeat: int = 60, devices=(1, 1), one_core: bool = False
+    args: list[list[str]],
+    heartbeat: int = 60,
+    devices=(1, 1),
+    one_core: bool = False,
+    command: str = "sweep",
 ) -> list[subprocess.Popen]:
-    """Process i runs ``jaxmarl-core sweep *args[i]`` with ``devices[i]`` CPU
+    """Process i runs ``jaxmarl-core <command> *args[i]`` with ``devices[i]`` CPU
     devices (pinned to core 0 with ``one_core``), joined through a coordinator
     on localhost."""
     port = _free_port()
@@ -61,7 +65,7 @@ def _start_hosts(
         pin = ["taskset", "-c", "0"] if one_core else []
         procs.append(
             subprocess.Popen(
-                [*pin, sys.executable, "-c", CLI, "sweep", *argv],
+                [*pin, sys.executable, "-c", CLI, command, *argv],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -116,6 +120,48 @@ def test_two_processes_sweep_equals_one_process(tmp_path, capsys):
         np.testing.assert_allclose(two_rows, one_rows, rtol=1e-5, err_msg=name)
     assert (two / "best_config.yaml").read_text() == (one / "best_config.yaml").read_text()
     print(f"two processes: {two_seconds:.1f} s")
+
+
+TABLE = ["matrix", "algos=vdn", "seeds=2", "budget=0.02"]
+
+
+@pytest.mark.slow
+def test_two_processes_table_equals_one_process_and_skips_the_same_cells(tmp_path, capsys):
+    """The matrix table (VDN, 8 games x 2 seeds in one program) sharded over two
+    processes gives the one-process table; a re-run over two processes, with
+    one cell's summary removed, trains that cell alone on both (process 0
+    decides which cells are finished) and gives the same table."""
+    two, elsewhere = tmp_path / "two", tmp_path / "process-1"
+
+    def both() -> None:
+        procs = _start_hosts(
+            [[*TABLE, f"out={two}"], [*TABLE, f"out={elsewhere}"]], command="table"
+        )
+        for rc, err in _finish(procs, timeout=300):
+            assert rc == 0, err[-3000:]
+
+    both()
+    assert not elsewhere.exists()
+    one = tmp_path / "one"
+    assert main(["table", *TABLE, f"out={one}"]) == 0
+    capsys.readouterr()
+    (cols_two, rows_two), (cols_one, rows_one) = (
+        _csv_columns(two / "table.csv"),
+        _csv_columns(one / "table.csv"),
+    )
+    assert cols_two == cols_one and rows_two == rows_one
+
+    (two / "runs" / "vdn" / "penalty-25" / "summary.json").unlink()
+    both()
+    report = json.loads((two / "table.json").read_text())
+    assert [p["games"] for p in report["programs"]] == [["penalty-25"]]
+    assert len(report["skipped_cells"]) == 7
+    assert _csv_columns(two / "table.csv") == (cols_one, rows_one)
+
+
+def _csv_columns(path) -> tuple[list[str], list[str]]:
+    lines = path.read_text().splitlines()
+    return lines[0].split(","), lines[1:]
 
 
 @pytest.mark.slow
