@@ -661,7 +661,7 @@ def plot_table(path: Path, table: TableResult) -> None:
                 continue
             mean, lower, upper = mean_and_interval(cell.curve)
             means.append(mean)
-            color = f"C{j % 10}"
+            color = f"C{j}" if j < 10 else "black"  # 11 algorithms, 10 colours
             style = "-" if algo not in VALUE_BASED else "--"
             ax.plot(cell.curve_steps, mean, style, color=color, label=algo, linewidth=1.4)
             if cell.curve.shape[0] > 1:
