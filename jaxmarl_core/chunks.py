@@ -94,6 +94,60 @@ class Done(NamedTuple):
     train_seconds: float
 
 
+class _StallWatch:
+    """Host-side record of the last finished logging step, for :func:`watch_for_stalls`."""
+
+    lock = threading.Lock()
+    last = 0.0
+    longest = 0.0
+
+    @classmethod
+    def beat(cls, chunk_seconds: float) -> None:
+        with cls.lock:
+            cls.last = time.monotonic()
+            cls.longest = max(cls.longest, chunk_seconds)
+
+
+@contextlib.contextmanager
+def watch_for_stalls(message: str, min_seconds: float = 1800.0, factor: float = 50.0):
+    """While the block runs: ends the process (exit status 1, ``message`` on stderr) when no logging
+    step has finished for ``max(min_seconds, factor * the longest step so far)``.
+
+    jaxlib 0.10.2's CPU runtime was seen, rarely, to stop in the middle of a
+    program with every thread idle, the host waiting for ever. A blocked XLA
+    call cannot be interrupted, so the process leaves at once; the command line
+    arms this for long work whose outputs are its record (``table``: a re-run
+    keeps the finished cells). ``JAXMARL_CORE_STALL_SECONDS`` overrides
+    ``min_seconds``.
+    """
+    import os
+    import sys
+
+    min_seconds = float(os.environ.get("JAXMARL_CORE_STALL_SECONDS", min_seconds))
+    _StallWatch.beat(0.0)
+    stop = threading.Event()
+
+    def watch() -> None:
+        while not stop.wait(min(10.0, min_seconds / 4)):
+            with _StallWatch.lock:
+                idle = time.monotonic() - _StallWatch.last
+                limit = max(min_seconds, factor * _StallWatch.longest)
+            if idle > limit:
+                print(
+                    f"jaxmarl-core: no logging step finished in {idle:.0f} s (the longest took "
+                    f"{_StallWatch.longest:.1f} s); the CPU runtime has stalled. {message}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                os._exit(1)
+
+    threading.Thread(target=watch, name="jaxmarl-core-stall-watch", daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
 def run_keys(key: jax.Array, num_logs: int) -> tuple[jax.Array, jax.Array]:
     """A run's key split into its init key and one evaluation key per logging
     step: (uint32[2], uint32[num_logs, 2])."""
@@ -314,8 +368,10 @@ def train_runs(
         contextlib.closing(checkpoints) if checkpoints else contextlib.nullcontext(),
     ):
         for i in range(start.step, sched.num_logs):
+            t_chunk = time.perf_counter()
             state, metrics = programs.chunk(state, runs.hparams, runs.env_params, eval_keys[:, i])
             step = _to_host(metrics)
+            _StallWatch.beat(time.perf_counter() - t_chunk)
             params_ok = np.asarray(_to_host(programs.finite(state))) if stop_on_non_finite else None
             train_seconds = time.perf_counter() - t0
             step["env_steps"] = np.full((programs.num_runs,), (i + 1) * per_log, np.int32)

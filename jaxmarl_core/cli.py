@@ -77,15 +77,18 @@ def _table(args: list[str]) -> int:
         raise UsageError(
             f"table takes seeds, budget, algos, first_seed and out; got {', '.join(pairs)}"
         )
-    table = run_table(
-        name,
-        seeds=seeds,
-        budget=budget,
-        algos=None if algos is None else algos.split(","),
-        out=out,
-        first_seed=first_seed,
-        progress=True,
-    )
+    from jaxmarl_core.chunks import watch_for_stalls
+
+    with watch_for_stalls(f"The finished cells are kept in {out}; run the same command again."):
+        table = run_table(
+            name,
+            seeds=seeds,
+            budget=budget,
+            algos=None if algos is None else algos.split(","),
+            out=out,
+            first_seed=first_seed,
+            progress=True,
+        )
     if is_writer():
         print(table_markdown(table))
         print(f"wrote {out}")

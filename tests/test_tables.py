@@ -163,3 +163,32 @@ def test_table_command_errors(capsys, tmp_path):
     assert main(["table", "matrix", "sedes=3"]) == 2
     assert "got sedes" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
+
+
+def test_a_stalled_table_run_ends_with_one_line_instead_of_waiting_for_ever():
+    """The watchdog the table command arms: no logging step for longer than its
+    limit (1 s here) ends the process with status 1 and says what to do."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import time; from jaxmarl_core.chunks import watch_for_stalls\n"
+        "with watch_for_stalls('Run the same command again.'): time.sleep(60)"
+    )
+    env = {**os.environ, "JAXMARL_CORE_STALL_SECONDS": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 1
+    assert time.perf_counter() - t0 < 30
+    assert "no logging step finished in" in proc.stderr
+    assert "Run the same command again." in proc.stderr
+    # Disarmed when the block ends: a process that goes on afterwards is left alone.
+    code = (
+        "import time; from jaxmarl_core.chunks import watch_for_stalls\n"
+        "with watch_for_stalls('x'): pass\n"
+        "time.sleep(4); print('alive')"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0 and "alive" in proc.stdout, proc.stderr[-2000:]
