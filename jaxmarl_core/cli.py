@@ -348,26 +348,22 @@ def _keys(args: list[str]) -> int:
     return 0
 
 
+COMMANDS = {
+    "list": lambda rest: _list(),
+    "train": _train,
+    "eval": _eval,
+    "plot": _plot,
+    "sweep": _sweep,
+    "pbt": _pbt,
+    "table": _table,
+    "keys": _keys,
+}
+
+
 def _command(command: str, rest: list[str]) -> int:
-    if command == "list":
-        return _list()
-    if command == "train":
-        return _train(rest)
-    if command == "eval":
-        return _eval(rest)
-    if command == "plot":
-        return _plot(rest)
-    if command == "sweep":
-        return _sweep(rest)
-    if command == "pbt":
-        return _pbt(rest)
-    if command == "table":
-        return _table(rest)
-    if command == "keys":
-        return _keys(rest)
-    raise UsageError(
-        f"unknown command {command!r}; commands: list, train, eval, plot, sweep, pbt, table, keys"
-    )
+    if command not in COMMANDS:
+        raise UsageError(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}")
+    return COMMANDS[command](rest)
 
 
 def main(argv: list[str] | None = None) -> int:

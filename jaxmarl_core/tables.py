@@ -365,23 +365,22 @@ def _cell(algo: str, game: str, eval_return: np.ndarray, steps: np.ndarray) -> C
 def _write_cell(
     out: Path,
     config,
+    cell: Cell,
     metrics: dict[str, np.ndarray],
     seeds: int,
     first_seed: int,
+    sched,
     timing: dict[str, float],
     program: tuple[str, ...],
 ) -> None:
     from jaxmarl_core.driver import _start_run_dir, summarize, write_metrics_csv
     from jaxmarl_core.sweeps import staged
-    from jaxmarl_core.train import make_algorithm, schedule
 
     path = _cell_dir(out, config.algo, config.env_name)
-    sched = schedule(config, make_algorithm(config)[1])
     summary = summarize(config, metrics, seeds, first_seed, sched, timing)
-    maxima = np.max(metrics["eval_return"], axis=1)
-    summary["max_eval_return_per_seed"] = [float(x) for x in maxima]
-    summary["max_eval_return_mean"] = float(np.mean(maxima))
-    summary["max_eval_return_std"] = float(np.std(maxima))
+    summary["max_eval_return_per_seed"] = [float(x) for x in cell.max_per_seed]
+    summary["max_eval_return_mean"] = cell.max_mean
+    summary["max_eval_return_std"] = cell.max_std
     summary["program_games"] = list(program)
     with staged(path, last="summary.json") as tmp:
         _start_run_dir(tmp, config, seeds, first_seed)
@@ -467,6 +466,7 @@ def run_table(
     """
     from jaxmarl_core.hosts import agree, is_writer
     from jaxmarl_core.sweeps import sweep
+    from jaxmarl_core.train import make_algorithm, schedule
 
     spec, algos = _check_args(name, seeds, budget, algos)
     definition = _definition(spec, seeds, first_seed, budget)
@@ -522,14 +522,17 @@ def run_table(
                 "wall_seconds": (result.wall_seconds + result.compile_seconds) / len(group),
                 "sessions": 1,
             }
+            # One schedule for the group: its games share the program's shapes.
+            sched = schedule(config, make_algorithm(config)[1])
             for g, game in enumerate(group):
                 metrics = {k: v[g] for k, v in result.metrics.items()}
-                cells[(algo, game)] = _cell(
-                    algo, game, metrics["eval_return"], metrics["env_steps"][0]
-                )
+                cell = _cell(algo, game, metrics["eval_return"], metrics["env_steps"][0])
+                cells[(algo, game)] = cell
                 if path is not None and is_writer():
                     cell_cfg = cell_config(spec, algo, game, budget)
-                    _write_cell(path, cell_cfg, metrics, seeds, first_seed, share, group)
+                    _write_cell(
+                        path, cell_cfg, cell, metrics, seeds, first_seed, sched, share, group
+                    )
             bar.update(program, budgets[family(algo)] * seeds * len(group))
     table = TableResult(
         spec=spec,
@@ -580,7 +583,7 @@ def table_rows(table: TableResult) -> list[dict[str, Any]]:
                 "max_std": cell.max_std,
                 "final_mean": cell.final_mean,
                 "final_std": cell.final_std,
-                "published": "" if pub is None else _published_text(pub),
+                "published": _published_text(pub),
             }
         )
     return rows
