@@ -16,7 +16,9 @@ SIGTERM (after a checkpoint) and, if asked, on non-finite values.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -120,9 +122,6 @@ def watch_for_stalls(message: str, min_seconds: float = 1800.0, factor: float = 
     keeps the finished cells). ``JAXMARL_CORE_STALL_SECONDS`` overrides
     ``min_seconds``.
     """
-    import os
-    import sys
-
     min_seconds = float(os.environ.get("JAXMARL_CORE_STALL_SECONDS", min_seconds))
     _StallWatch.beat(0.0)
     stop = threading.Event()
@@ -162,12 +161,13 @@ def runs_of(
     ``env_params``: None, or host arrays with a leading [R] axis."""
     n = keys.shape[0]
     hp = {k: np.broadcast_to(np.asarray(v, np.float32), (n,)) for k, v in hparams.items()}
-    if sharding is None:
-        place = jnp.asarray
-    else:
-        place = lambda x: jax.make_array_from_callback(
-            x.shape, sharding, lambda idx: np.ascontiguousarray(x)[idx]
-        )
+
+    def place(x: np.ndarray) -> jax.Array:
+        if sharding is None:
+            return jnp.asarray(x)
+        x = np.ascontiguousarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda idx: x[idx])
+
     return Runs(
         place(np.asarray(keys)),
         {k: place(v) for k, v in hp.items()},
