@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
+import jax
 import numpy as np
 
 from jaxmarl_core.config import ConfigError, list_algos, make_config
@@ -239,8 +240,6 @@ def _program_key(env: Any) -> tuple | None:
     if not isinstance(env, MultiAgentEnvironment):
         return None
     params = env.params()
-    import jax
-
     if not jax.tree.leaves(params):
         return None
     shapes = jax.tree.map(lambda x: (tuple(np.shape(x)), str(np.asarray(x).dtype)), params)
@@ -429,8 +428,6 @@ class _TableProgress:
 
 def _agreed_mask(mask: np.ndarray) -> np.ndarray:
     """Process 0's ``mask`` on every process of a multi-host run (its own elsewhere)."""
-    import jax
-
     if jax.process_count() == 1:
         return mask
     from jax.experimental import multihost_utils
