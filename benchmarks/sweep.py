@@ -31,6 +31,7 @@ import jax
 import numpy as np
 
 import jaxmarl_core as jm
+from jaxmarl_core import groups
 from jaxmarl_core.train import seed_keys
 
 sys_path = Path(__file__).parent
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--algos", nargs="*", default=None, help="with --efficiency")
     parser.add_argument("--vmapped-seeds", type=int, default=64, help="S, with --efficiency")
     parser.add_argument("--agents", choices=("mlp", "gru", "both"), default="both")
+    parser.add_argument("--repeats", type=int, default=2, help="timed calls per program (best)")
     args = parser.parse_args()
     if args.efficiency:
         return seed_efficiency(args)
@@ -139,34 +141,48 @@ def main() -> None:
 
 
 def seed_efficiency(args: argparse.Namespace) -> None:
-    """Per-seed rate of S vmapped seeds against a lone seed, every algorithm, FF and GRU."""
+    """Per-seed rate of S vmapped seeds against a lone seed, every algorithm, FF and GRU:
+    ``jit(vmap(train))`` with the runs in groups (the library's default on a CPU,
+    ``jaxmarl_core.groups``) and, beside it, as one vmap over all S seeds."""
     s = args.vmapped_seeds
     rows = []
     print(f"per-seed efficiency of {s} vmapped seeds on {args.env}, {args.steps} env steps each")
-    print(f"{'algo':10s} {'agents':>9s} {'1 seed s':>9s} {f'{s} seeds s':>11s} {'efficiency':>10s}")
+    print(
+        f"{'algo':10s} {'agents':>6s} {'1 seed s':>9s} {'groups s':>9s} {'efficiency':>10s} "
+        f"{'1 vmap s':>9s} {'efficiency':>10s}"
+    )
     for algo in args.algos or jm.list_algos():
         for recurrent in {"mlp": (False,), "gru": (True,), "both": (False, True)}[args.agents]:
             config = jm.make_config(
                 algo, env=args.env, total_timesteps=args.steps, num_logs=5, recurrent=recurrent
             )
-            train = jm.make_train(config)
             keys = seed_keys(s)
+            train = jm.make_train(config)
+            width = groups.CPU_GROUP_WIDTH
+            groups.CPU_GROUP_WIDTH = None  # one vmap over all seeds
+            one_vmap = jax.jit(jax.vmap(jm.make_train(config))).lower(keys).compile()
+            groups.CPU_GROUP_WIDTH = width
             single = jax.jit(train).lower(keys[0]).compile()
             batched = jax.jit(jax.vmap(train)).lower(keys).compile()
             single(keys[0])
             lone = min(seconds(single, keys[k]) for k in range(3))
-            together = min(seconds(batched, keys) for _ in range(2))
+            together = min(seconds(batched, keys) for _ in range(args.repeats))
+            plain = min(seconds(one_vmap, keys) for _ in range(args.repeats))
             row = dict(
                 algo=algo,
                 recurrent=recurrent,
+                group_width=groups.default_width(),
                 single_seconds=lone,
                 vmapped_seconds=together,
                 efficiency=s * lone / together,
+                one_vmap_seconds=plain,
+                one_vmap_efficiency=s * lone / plain,
             )
             rows.append(row)
             agents = "gru" if recurrent else "mlp"
             print(
-                f"{algo:10s} {agents:>9s} {lone:9.3f} {together:11.2f} {row['efficiency']:10.3f}",
+                f"{algo:10s} {agents:>6s} {lone:9.3f} {together:9.2f} {row['efficiency']:10.3f} "
+                f"{plain:9.2f} {row['one_vmap_efficiency']:10.3f}",
                 flush=True,
             )
     device = jax.devices()[0].platform

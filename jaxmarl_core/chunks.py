@@ -31,6 +31,7 @@ import numpy as np
 
 from jaxmarl_core.checkpoints import Checkpoints
 from jaxmarl_core.config import Config
+from jaxmarl_core.groups import default_width, grouped
 from jaxmarl_core.train import Schedule, env_params_of, make_algorithm, make_chunk, schedule
 
 # Metrics that may be NaN in a healthy run (no training episode ended).
@@ -216,7 +217,7 @@ def compile_programs(
     t0 = time.perf_counter()
     keys_v = jax.jit(jax.vmap(partial(run_keys, num_logs=sched.num_logs)), **out)
     init_v = jax.jit(jax.vmap(init), **out)
-    chunk_v = jax.jit(jax.vmap(chunk), donate_argnums=0, **out)
+    chunk_v = jax.jit(jax.vmap(grouped(chunk, default_width())), donate_argnums=0, **out)
     finite_v = jax.jit(jax.vmap(_params_finite))
     runs_spec = lambda shape, dtype: jax.ShapeDtypeStruct(
         (num_runs, *shape), dtype, sharding=sharding

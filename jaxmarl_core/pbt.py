@@ -57,6 +57,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from jaxmarl_core.chunks import run_keys
 from jaxmarl_core.config import Config, ConfigError, params_of
+from jaxmarl_core.groups import default_width, grouped
 from jaxmarl_core.sweeps import check_range, grid, split_spec, staged, write_csv
 from jaxmarl_core.train import make_algorithm, make_chunk, schedule, seed_keys
 
@@ -313,7 +314,7 @@ def compile_pbt(
     """Builds and compiles PBT's init and step for S populations of P members."""
     env, algo = make_algorithm(config)
     sched = schedule(config, algo)
-    chunk_v = jax.vmap(make_chunk(config, env, algo, sched))
+    chunk_v = jax.vmap(grouped(make_chunk(config, env, algo, sched), default_width()))
     num_runs = seeds * population
     runs = _runs_sharding(num_runs, devices)
     replicated = NamedSharding(runs.mesh, PartitionSpec())

@@ -21,6 +21,7 @@ from jaxmarl_core.config import Config, ConfigError, algo_module, check_hparams
 from jaxmarl_core.envs.base import MultiAgentEnvironment
 from jaxmarl_core.envs.registry import make_env
 from jaxmarl_core.envs.wrappers import evaluate
+from jaxmarl_core.groups import default_width, grouped
 from jaxmarl_core.types import Algorithm, HParams, Metrics, PRNGKey
 
 # Metrics that are summed over a chunk; every other metric is averaged.
@@ -122,8 +123,7 @@ def make_train(config: Config) -> Callable[..., TrainOutput]:
     env, algo = make_algorithm(config)
     sched = schedule(config, algo)
 
-    def train(key: PRNGKey, hparams: HParams | None = None, env_params: Any = None) -> TrainOutput:
-        hparams = _hparams(config, hparams)
+    def run(key: PRNGKey, hparams: HParams, env_params: Any) -> TrainOutput:
         on, learner = (env, algo) if env_params is None else make_algorithm(config, env, env_params)
         chunk = make_chunk(config, on, learner, sched)
         init_key, eval_key = jax.random.split(key)
@@ -133,6 +133,12 @@ def make_train(config: Config) -> Callable[..., TrainOutput]:
         )
         metrics["env_steps"] = env_steps_axis(sched)
         return TrainOutput(metrics=metrics, state=state)
+
+    # Under jax.vmap, runs go width at a time (jaxmarl_core.groups: the CPU's caches).
+    run_in_groups = grouped(run, default_width())
+
+    def train(key: PRNGKey, hparams: HParams | None = None, env_params: Any = None) -> TrainOutput:
+        return run_in_groups(key, _hparams(config, hparams), env_params)
 
     return train
 
