@@ -95,8 +95,9 @@ def versus_random_search(args: argparse.Namespace) -> dict:
         "config_overrides": args.set,
         "population": args.population,
         "seeds": args.seeds,
-        "env_steps_per_member": args.steps,
-        "env_steps_in_all_per_seed": args.steps * args.population,
+        "first_seed": args.first_seed,
+        "ready_every": args.ready_every,
+        "total_timesteps": args.steps,
         "num_logs": args.num_logs,
         **options,
         "platform": jax.devices()[0].platform,
@@ -112,6 +113,7 @@ def versus_random_search(args: argparse.Namespace) -> dict:
             args.space,
             args.population,
             seeds=args.seeds,
+            first_seed=args.first_seed,
             ready_every=ready_every,
             progress=args.progress,
             **options,
@@ -119,6 +121,10 @@ def versus_random_search(args: argparse.Namespace) -> dict:
         final = result.metrics["eval_return"][..., -1]  # [seeds, population]
         best = final.max(axis=1)
         members = best_members(result)
+        # total_timesteps rounded down to whole updates per logging step
+        steps = int(result.metrics["env_steps"][0, 0, -1])
+        out["env_steps_per_member"] = steps
+        out["env_steps_in_all_per_seed"] = steps * args.population
         seeds = np.arange(args.seeds)
         mean, low, high = (float(x[0]) for x in mean_and_interval(best[:, None]))
         pop_mean, pop_low, pop_high = (
@@ -159,6 +165,7 @@ def main() -> None:
     parser.add_argument("--num-logs", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0, help="versus: seeds from this one")
     parser.add_argument("--ready-every", type=int, default=5)
     parser.add_argument(
         "--space",
@@ -179,6 +186,7 @@ def main() -> None:
     parser.add_argument("--perturb", type=float, nargs="+", default=[0.8, 1.2])
     parser.add_argument("--resample", type=float, default=0.1)
     parser.add_argument("--progress", action="store_true", help="a progress line on stderr")
+    parser.add_argument("--out", default=None, help="the JSON's file name in benchmarks/results")
     args = parser.parse_args()
     platform = jax.devices()[0].platform
     RESULTS.mkdir(exist_ok=True)
@@ -194,6 +202,7 @@ def main() -> None:
         args.population = args.population or 16
         args.steps = args.steps or 20_000
         result, name = cost(args), f"pbt-{platform}.json"
+    name = args.out or name
     (RESULTS / name).write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {RESULTS / name}")
 
