@@ -116,6 +116,7 @@ def versus_random_search(args: argparse.Namespace) -> dict:
             first_seed=args.first_seed,
             ready_every=ready_every,
             progress=args.progress,
+            holdout_episodes=args.holdout,
             **options,
         )
         final = result.metrics["eval_return"][..., -1]  # [seeds, population]
@@ -149,6 +150,25 @@ def versus_random_search(args: argparse.Namespace) -> dict:
             f"{best.tolist()};  population mean {pop_mean:6.3g} [{pop_low:6.3g}, {pop_high:6.3g}]"
             f";  {result.wall_seconds:.0f} s training"
         )
+        if result.holdout_return is not None:
+            # The member picked by its last logging step's return, scored on fresh episodes.
+            held = result.holdout_return[seeds, members]
+            h_mean, h_low, h_high = (float(x[0]) for x in mean_and_interval(held[:, None]))
+            out[name]["holdout_episodes"] = args.holdout
+            out[name]["best_holdout_per_seed"] = held.tolist()
+            out[name]["best_holdout_mean"] = h_mean
+            out[name]["best_holdout_ci95"] = [h_low, h_high]
+            print(
+                f"  {name:14s} best member on {args.holdout} fresh episodes {h_mean:6.3g} "
+                f"[{h_low:6.3g}, {h_high:6.3g}]  per seed {np.round(held, 4).tolist()}"
+            )
+    if args.holdout:
+        diff = np.asarray(out["PBT"]["best_holdout_per_seed"]) - np.asarray(
+            out["random search"]["best_holdout_per_seed"]
+        )
+        d_mean, d_low, d_high = (float(x[0]) for x in mean_and_interval(diff[:, None]))
+        out["holdout_paired_difference"] = {"mean": d_mean, "ci95": [d_low, d_high]}
+        print(f"  PBT - random search on fresh episodes: {d_mean:.3g} [{d_low:.3g}, {d_high:.3g}]")
     return out
 
 
@@ -186,6 +206,12 @@ def main() -> None:
     parser.add_argument("--perturb", type=float, nargs="+", default=[0.8, 1.2])
     parser.add_argument("--resample", type=float, default=0.1)
     parser.add_argument("--progress", action="store_true", help="a progress line on stderr")
+    parser.add_argument(
+        "--holdout",
+        type=int,
+        default=0,
+        help="score each best member on this many fresh greedy episodes (--versus-random-search)",
+    )
     parser.add_argument("--out", default=None, help="the JSON's file name in benchmarks/results")
     args = parser.parse_args()
     platform = jax.devices()[0].platform

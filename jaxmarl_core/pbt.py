@@ -59,7 +59,7 @@ from jaxmarl_core.chunks import run_keys
 from jaxmarl_core.config import Config, ConfigError, params_of
 from jaxmarl_core.groups import default_width, grouped
 from jaxmarl_core.sweeps import check_range, grid, split_spec, staged, write_csv
-from jaxmarl_core.train import make_algorithm, make_chunk, schedule, seed_keys
+from jaxmarl_core.train import greedy_return, make_algorithm, make_chunk, schedule, seed_keys
 
 
 class Dist(NamedTuple):
@@ -105,6 +105,10 @@ class Population(NamedTuple):
     key: jax.Array
 
 
+# Folded into a population's key for its members' holdout episodes.
+HOLDOUT = 0x401D
+
+
 class PBTResult(NamedTuple):
     """Attributes:
     space: the searched keys and their distributions.
@@ -116,6 +120,9 @@ class PBTResult(NamedTuple):
     first_seed: population s used ``PRNGKey(first_seed + s)``.
     num_devices: devices the runs axis was sharded over.
     compile_seconds, wall_seconds: compiling, and running the chunks.
+    holdout_return: float32[seeds, population], each member's final policy on
+        ``holdout_episodes`` fresh greedy episodes (None without them): a score
+        of the best member that is not also what picked it.
     """
 
     space: Space
@@ -126,6 +133,7 @@ class PBTResult(NamedTuple):
     num_devices: int
     compile_seconds: float
     wall_seconds: float
+    holdout_return: np.ndarray | None = None
 
 
 # ---------------------------------------------------------------------------
@@ -295,6 +303,7 @@ class Programs(NamedTuple):
     env_steps_per_log: int
     num_devices: int
     compile_seconds: float
+    holdout: Any = None  # holdout(states [R], keys [R, 2]) -> float32[R], or None
 
 
 def _runs_sharding(num_runs: int, devices: Sequence[jax.Device]) -> NamedSharding:
@@ -310,6 +319,7 @@ def compile_pbt(
     seeds: int,
     ready_every: int,
     devices: Sequence[jax.Device],
+    holdout_episodes: int = 0,
 ) -> Programs:
     """Builds and compiles PBT's init and step for S populations of P members."""
     env, algo = make_algorithm(config)
@@ -379,7 +389,12 @@ def compile_pbt(
     t_spec = jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated)
     init_compiled = init_jit.lower(key_spec).compile()
     compiled = step_jit.lower(pop_spec, eval_spec, t_spec).compile()
+    holdout = None
+    if holdout_episodes:
+        one = lambda state, key: greedy_return(env, algo, state, key, holdout_episodes)
+        holdout = jax.jit(jax.vmap(one))
     return Programs(
+        holdout=holdout,
         init=lambda keys: init_compiled(jax.device_put(keys, replicated)),
         step=compiled,
         num_logs=sched.num_logs,
@@ -444,6 +459,7 @@ def pbt(
     resample_probability: float = 0.1,
     devices: Sequence[jax.Device] | None = None,
     progress: bool = False,
+    holdout_episodes: int = 0,
 ) -> PBTResult:
     """Population-based training of ``config`` in one compiled program.
 
@@ -461,10 +477,15 @@ def pbt(
         resample_probability: the chance that explore draws a key afresh instead.
         devices: the runs axis is sharded over these (default ``jax.devices()``).
         progress: a progress line on stderr.
+        holdout_episodes: after training, every member's final policy plays this
+            many fresh greedy episodes (``PBTResult.holdout_return``); their keys
+            depend on ``first_seed`` only, so PBT and random search
+            (``ready_every=0``) with the same seeds are scored on the same episodes.
     """
     seeds = _int_option("seeds", seeds, 1)
     first_seed = _int_option("first_seed", first_seed, 0)
     ready_every = _int_option("ready_every", ready_every, 0)
+    holdout_episodes = _int_option("holdout_episodes", holdout_episodes, 0)
     evolution = make_evolution(config, space, population, truncation, perturb, resample_probability)
     if progress:
         print(
@@ -472,7 +493,13 @@ def pbt(
             file=sys.stderr,
         )
     programs = compile_pbt(
-        config, evolution, population, seeds, ready_every, list(devices or jax.devices())
+        config,
+        evolution,
+        population,
+        seeds,
+        ready_every,
+        list(devices or jax.devices()),
+        holdout_episodes,
     )
     from jaxmarl_core.driver import _Progress
 
@@ -491,6 +518,13 @@ def pbt(
         )
     bar.close()
     wall = time.perf_counter() - t0
+    holdout = None
+    if programs.holdout is not None:
+        keys = jax.vmap(lambda k: jax.random.split(jax.random.fold_in(k, HOLDOUT), population))(
+            seed_keys(seeds, first_seed)
+        )
+        holdout = programs.holdout(pop.state, keys.reshape(seeds * population, 2))
+        holdout = np.asarray(jax.device_get(holdout)).reshape(seeds, population)
     shape = lambda x: np.stack(x, axis=-1).reshape(seeds, population, programs.num_logs)
     metrics = {k: shape([s[0][k] for s in steps]) for k in steps[0][0]}
     metrics["env_steps"] = np.broadcast_to(
@@ -506,6 +540,7 @@ def pbt(
         num_devices=programs.num_devices,
         compile_seconds=programs.compile_seconds,
         wall_seconds=wall,
+        holdout_return=holdout,
     )
 
 

@@ -95,16 +95,21 @@ def make_chunk(config: Config, env, algo: Algorithm, sched: Schedule) -> Callabl
         total = metrics.pop("episode_return_sum")
         metrics["episode_return"] = jnp.where(finished > 0, total / finished, jnp.nan)
         metrics["episodes"] = finished
-        metrics["eval_return"] = evaluate(
-            env,
-            lambda obs, carry, key: algo.act(state, obs, carry, key),
-            eval_key,
-            config.num_eval_episodes,
-            carry=algo.initial_carry((config.num_eval_episodes,)),
-        )
+        metrics["eval_return"] = greedy_return(env, algo, state, eval_key, config.num_eval_episodes)
         return state, metrics
 
     return chunk
+
+
+def greedy_return(env, algo: Algorithm, state: Any, key: PRNGKey, episodes: int) -> chex.Array:
+    """float32[]: mean team return of ``episodes`` greedy episodes of ``state``'s policy."""
+    return evaluate(
+        env,
+        lambda obs, carry, k: algo.act(state, obs, carry, k),
+        key,
+        episodes,
+        carry=algo.initial_carry((episodes,)),
+    )
 
 
 def _hparams(config: Config, hparams: HParams | None) -> HParams:

@@ -179,7 +179,14 @@ def result(config):
 
 
 def test_same_key_is_bit_identical_and_populations_evolve(config, result):
-    again = jm.pbt(config, SPACE, population=4, seeds=2, ready_every=1, truncation=0.5)
+    again = jm.pbt(
+        config, SPACE, population=4, seeds=2, ready_every=1, truncation=0.5, holdout_episodes=3
+    )
+    # Holdout episodes change nothing in training; on climbing (one observation,
+    # deterministic payoffs) a greedy policy's fresh episodes return what its
+    # last evaluation did.
+    assert result.holdout_return is None
+    np.testing.assert_array_equal(again.holdout_return, again.metrics["eval_return"][..., -1])
     for name, values in result.metrics.items():
         np.testing.assert_array_equal(values, again.metrics[name], err_msg=name)
     for name, values in result.hparams.items():
