@@ -13,13 +13,16 @@ products of the backward and forward pass 27 ms, two transposes 7 ms, the ReLU
 and select fusions 9 ms; each seed kept 0.59 of a lone seed's rate.
 
 :func:`grouped` makes a function whose ``vmap`` over R runs is a ``lax.map``
-over groups of ``width`` runs, each group one ``vmap``: the same results, run
-``width`` at a time, in the same single program. Measured on the same CPU, 64
-seeds of IDQN / QMIX / IPPO on ``climbing`` kept 0.59 / 0.74 / 0.91 of a lone
-seed's rate in one vmap, 0.96 / 0.99 / 1.23 in groups of 2 (``benchmarks/
-sweep.py --efficiency`` for every algorithm). A group of one is slower than a
-group of two (QMIX 0.54): a vmap of width 1 keeps the batched forms of
-``cond`` (both branches run) and of the replay buffer's writes.
+over groups of ``width`` runs, each group one ``vmap``: the same values (to
+float rounding: products of another batch width may sum in another order), run
+``width`` at a time, in the same single program. Measured on the same CPU
+(``benchmarks/sweep.py --efficiency``, 64 seeds of 5k steps on ``climbing``),
+each seed of IDQN / QMIX / IPPO keeps 0.75 / 0.84 / 0.84 of a lone seed's rate
+in one vmap and 1.18 / 1.04 / 1.11 in groups of 2 (every algorithm: the
+README). Groups of 2 were the best of 1, 2, 8 and 64 in a first measurement
+(one update scanned 400 times): a group of one is slower than a group of two
+(QMIX 0.54; not profiled: a vmap of width 1 still runs both branches of every
+``cond`` whose predicate is batched, which may be part of it).
 
 The width is chosen once per program by :func:`default_width`: groups of
 :data:`CPU_GROUP_WIDTH` on a single CPU device, and one vmap over all runs on
@@ -35,7 +38,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-# Runs per vmapped group on a CPU (measured best of 1, 2, 4, 8, 16, 64; see above).
+# Runs per vmapped group on a CPU (the best of 1, 2, 8 and 64 measured; see above).
 CPU_GROUP_WIDTH = 2
 
 
