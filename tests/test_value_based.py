@@ -539,3 +539,31 @@ def test_smoke_lbf_qtran_and_same_seed_same_result():
     a, b = train(KEY), train(KEY)
     chex.assert_trees_all_equal(a.metrics, b.metrics)
     assert np.all(np.isfinite(a.metrics["loss"]))
+
+
+@pytest.mark.parametrize("per_env,steps", [(12, 3), (10, 3), (8, 1)])
+def test_append_steps_equals_flashbax_add(per_env, steps):
+    """Writes that fit the time axis (12 / 3, 8 / 1) and writes that wrap around it
+    (10 / 3, flashbax's own add) leave the same buffer state as flashbax's add,
+    through nine adds (the buffer fills and wraps)."""
+    import flashbax as fbx
+
+    from jaxmarl_core.algos.value_based import append_steps
+
+    buffer = fbx.make_trajectory_buffer(
+        add_batch_size=2,
+        sample_batch_size=2,
+        sample_sequence_length=1,
+        period=1,
+        min_length_time_axis=1,
+        max_length_time_axis=per_env,
+    )
+    theirs = ours = buffer.init({"x": jnp.zeros((3,)), "y": jnp.zeros((), jnp.int32)})
+    append = jax.jit(append_steps)
+    for i in range(9):
+        steps_added = {
+            "x": jnp.full((2, steps, 3), i, jnp.float32) + jnp.arange(steps)[None, :, None],
+            "y": jnp.full((2, steps), i, jnp.int32),
+        }
+        theirs, ours = buffer.add(theirs, steps_added), append(ours, steps_added)
+        chex.assert_trees_all_equal(ours, theirs)

@@ -329,6 +329,30 @@ def validate(values: dict) -> None:
         )
 
 
+def append_steps(buffer_state: Any, streams: Any) -> Any:
+    """flashbax's trajectory-buffer ``add`` of ``streams`` [num_envs, T, ...], written
+    as one ``dynamic_update_slice`` per field when the T steps cannot wrap around
+    the time axis (its length a multiple of T, so the write index always is):
+    flashbax writes through a scatter, which XLA:CPU runs as a serial loop (0.15
+    ms of QMIX's 2.4 ms update at 1024 environments). The same state either way."""
+    length = jax.tree.leaves(buffer_state.experience)[0].shape[1]
+    steps = jax.tree.leaves(streams)[0].shape[1]
+    if length % steps:
+        return fbx.trajectory_buffer.add(buffer_state, streams)
+    start = buffer_state.current_index
+    experience = jax.tree.map(
+        lambda stored, new: jax.lax.dynamic_update_slice_in_dim(stored, new, start, axis=1),
+        buffer_state.experience,
+        streams,
+    )
+    end = start + steps
+    return buffer_state.replace(
+        experience=experience,
+        current_index=end % length,
+        is_full=buffer_state.is_full | (end >= length),
+    )
+
+
 def make_value_algorithm(
     env: Environment,
     config: Config,
@@ -464,7 +488,7 @@ def make_value_algorithm(
         )
         # The buffer keeps one time stream per environment: [num_envs, rollout_length].
         streams = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), transitions)
-        buffer_state = buffer.add(state.buffer, streams)
+        buffer_state = append_steps(state.buffer, streams)
         env_steps = state.env_steps + steps_per_update
         state = state._replace(
             buffer=buffer_state,

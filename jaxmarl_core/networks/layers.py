@@ -30,6 +30,9 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+# Up to this many rows (per run) the weight gradient transposes its input explicitly.
+TRANSPOSED_ROWS_MAX = 4096
+
 
 @jax.custom_vjp
 def matmul(x: chex.Array, kernel: chex.Array) -> chex.Array:
@@ -44,9 +47,15 @@ def _matmul_fwd(x, kernel):
 def _matmul_bwd(residuals, g):
     x, kernel = residuals
     rows = x.reshape(-1, x.shape[-1])  # [M, D]
+    g_rows = g.reshape(-1, g.shape[-1])  # [M, H]
     # The barrier keeps XLA from folding the transposes back into the products.
-    rows_t, kernel_t = jax.lax.optimization_barrier((rows.T, kernel.T))
-    return g @ kernel_t, rows_t @ g.reshape(-1, g.shape[-1])
+    kernel_t = jax.lax.optimization_barrier(kernel.T)
+    if rows.shape[0] > TRANSPOSED_ROWS_MAX:
+        # XLA fuses the transpose of many rows with the activation that made
+        # them into one slow loop: its own product of the untransposed rows wins.
+        return g @ kernel_t, rows.T @ g_rows
+    rows_t = jax.lax.optimization_barrier(rows.T)
+    return g @ kernel_t, rows_t @ g_rows
 
 
 matmul.defvjp(_matmul_fwd, _matmul_bwd)
