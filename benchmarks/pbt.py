@@ -78,6 +78,12 @@ def cost(args: argparse.Namespace) -> dict:
     }
 
 
+def interval(per_seed: np.ndarray) -> tuple[float, float, float]:
+    """(mean, low, high): the mean over seeds of float[seeds] and its 95% Student-t interval."""
+    mean, low, high = mean_and_interval(np.asarray(per_seed)[:, None])
+    return float(mean[0]), float(low[0]), float(high[0])
+
+
 def versus_random_search(args: argparse.Namespace) -> dict:
     config = jm.make_config(
         args.algo, env=args.env, total_timesteps=args.steps, num_logs=args.num_logs, **args.set
@@ -127,10 +133,8 @@ def versus_random_search(args: argparse.Namespace) -> dict:
         out["env_steps_per_member"] = steps
         out["env_steps_in_all_per_seed"] = steps * args.population
         seeds = np.arange(args.seeds)
-        mean, low, high = (float(x[0]) for x in mean_and_interval(best[:, None]))
-        pop_mean, pop_low, pop_high = (
-            float(x[0]) for x in mean_and_interval(final.mean(1)[:, None])
-        )
+        mean, low, high = interval(best)
+        pop_mean, pop_low, pop_high = interval(final.mean(axis=1))
         out[name] = {
             "ready_every": ready_every,
             "best_per_seed": best.tolist(),
@@ -153,7 +157,7 @@ def versus_random_search(args: argparse.Namespace) -> dict:
         if result.holdout_return is not None:
             # The member picked by its last logging step's return, scored on fresh episodes.
             held = result.holdout_return[seeds, members]
-            h_mean, h_low, h_high = (float(x[0]) for x in mean_and_interval(held[:, None]))
+            h_mean, h_low, h_high = interval(held)
             out[name]["holdout_episodes"] = args.holdout
             out[name]["best_holdout_per_seed"] = held.tolist()
             out[name]["best_holdout_mean"] = h_mean
@@ -166,7 +170,7 @@ def versus_random_search(args: argparse.Namespace) -> dict:
         diff = np.asarray(out["PBT"]["best_holdout_per_seed"]) - np.asarray(
             out["random search"]["best_holdout_per_seed"]
         )
-        d_mean, d_low, d_high = (float(x[0]) for x in mean_and_interval(diff[:, None]))
+        d_mean, d_low, d_high = interval(diff)
         out["holdout_paired_difference"] = {"mean": d_mean, "ci95": [d_low, d_high]}
         print(f"  PBT - random search on fresh episodes: {d_mean:.3g} [{d_low:.3g}, {d_high:.3g}]")
     return out

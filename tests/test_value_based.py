@@ -13,6 +13,7 @@ import itertools
 import math
 
 import chex
+import flashbax as fbx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -546,10 +547,6 @@ def test_append_steps_equals_flashbax_add(per_env, steps):
     """Writes that fit the time axis (12 / 3, 8 / 1) and writes that wrap around it
     (10 / 3, flashbax's own add) leave the same buffer state as flashbax's add,
     through nine adds (the buffer fills and wraps)."""
-    import flashbax as fbx
-
-    from jaxmarl_core.algos.value_based import append_steps
-
     buffer = fbx.make_trajectory_buffer(
         add_batch_size=2,
         sample_batch_size=2,
@@ -559,7 +556,7 @@ def test_append_steps_equals_flashbax_add(per_env, steps):
         max_length_time_axis=per_env,
     )
     theirs = ours = buffer.init({"x": jnp.zeros((3,)), "y": jnp.zeros((), jnp.int32)})
-    append = jax.jit(append_steps)
+    append = jax.jit(value_based.append_steps)
     for i in range(9):
         steps_added = {
             "x": jnp.full((2, steps, 3), i, jnp.float32) + jnp.arange(steps)[None, :, None],
