@@ -16,6 +16,7 @@ rate each seed keeps when S seeds (default 64) run vmapped in one program:
 ``S * t(1 seed) / t(S seeds)``, both compiled first, both timed in the same run.
 
     python benchmarks/sweep.py --efficiency --algos idqn ippo --steps 20000
+    python benchmarks/sweep.py --efficiency --agents gru --no-one-vmap --out F.json
 
 Writes ``benchmarks/results/sweep-<platform>.json`` and prints the tables.
 """
@@ -56,6 +57,13 @@ def main() -> None:
     parser.add_argument("--vmapped-seeds", type=int, default=64, help="S, with --efficiency")
     parser.add_argument("--agents", choices=("mlp", "gru", "both"), default="both")
     parser.add_argument("--repeats", type=int, default=2, help="timed calls per program (best)")
+    parser.add_argument(
+        "--one-vmap",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --efficiency: also time one vmap over all seeds (doubles the time)",
+    )
+    parser.add_argument("--out", type=Path, default=None, help="with --efficiency: the JSON file")
     args = parser.parse_args()
     if args.efficiency:
         return seed_efficiency(args)
@@ -146,10 +154,17 @@ def seed_efficiency(args: argparse.Namespace) -> None:
     ``jaxmarl_core.groups``) and, beside it, as one vmap over all S seeds."""
     s = args.vmapped_seeds
     rows = []
+    device = jax.devices()[0].platform
+    out = args.out or RESULTS / f"seed-efficiency-{device}.json"
+    report = {"device": str(jax.devices()[0]), "env": args.env, "steps_per_run": args.steps}
+
+    def write(rows: list[dict]) -> None:  # after every row, so a stopped run keeps its rows
+        out.write_text(json.dumps({**report, "vmapped_seeds": s, "rows": rows}, indent=2) + "\n")
+
     print(f"per-seed efficiency of {s} vmapped seeds on {args.env}, {args.steps} env steps each")
     print(
         f"{'algo':10s} {'agents':>6s} {'1 seed s':>9s} {'groups s':>9s} {'efficiency':>10s} "
-        f"{'1 vmap s':>9s} {'efficiency':>10s}"
+        + (f"{'1 vmap s':>9s} {'efficiency':>10s}" if args.one_vmap else "")
     )
     for algo in args.algos or jm.list_algos():
         for recurrent in {"mlp": (False,), "gru": (True,), "both": (False, True)}[args.agents]:
@@ -158,16 +173,11 @@ def seed_efficiency(args: argparse.Namespace) -> None:
             )
             keys = seed_keys(s)
             train = jm.make_train(config)
-            width = groups.CPU_GROUP_WIDTH
-            groups.CPU_GROUP_WIDTH = None  # one vmap over all seeds
-            one_vmap = jax.jit(jax.vmap(jm.make_train(config))).lower(keys).compile()
-            groups.CPU_GROUP_WIDTH = width
             single = jax.jit(train).lower(keys[0]).compile()
             batched = jax.jit(jax.vmap(train)).lower(keys).compile()
             single(keys[0])
             lone = min(seconds(single, keys[k]) for k in range(3))
             together = min(seconds(batched, keys) for _ in range(args.repeats))
-            plain = min(seconds(one_vmap, keys) for _ in range(args.repeats))
             row = dict(
                 algo=algo,
                 recurrent=recurrent,
@@ -175,20 +185,22 @@ def seed_efficiency(args: argparse.Namespace) -> None:
                 single_seconds=lone,
                 vmapped_seconds=together,
                 efficiency=s * lone / together,
-                one_vmap_seconds=plain,
-                one_vmap_efficiency=s * lone / plain,
             )
+            if args.one_vmap:
+                width = groups.CPU_GROUP_WIDTH
+                groups.CPU_GROUP_WIDTH = None  # one vmap over all seeds
+                one_vmap = jax.jit(jax.vmap(jm.make_train(config))).lower(keys).compile()
+                groups.CPU_GROUP_WIDTH = width
+                plain = min(seconds(one_vmap, keys) for _ in range(args.repeats))
+                row.update(one_vmap_seconds=plain, one_vmap_efficiency=s * lone / plain)
             rows.append(row)
             agents = "gru" if recurrent else "mlp"
             print(
                 f"{algo:10s} {agents:>6s} {lone:9.3f} {together:9.2f} {row['efficiency']:10.3f} "
-                f"{plain:9.2f} {row['one_vmap_efficiency']:10.3f}",
+                + (f"{plain:9.2f} {row['one_vmap_efficiency']:10.3f}" if args.one_vmap else ""),
                 flush=True,
             )
-    device = jax.devices()[0].platform
-    out = RESULTS / f"seed-efficiency-{device}.json"
-    report = {"device": str(jax.devices()[0]), "env": args.env, "steps_per_run": args.steps}
-    out.write_text(json.dumps({**report, "vmapped_seeds": s, "rows": rows}, indent=2) + "\n")
+            write(rows)
     print(f"wrote {out}")
 
 

@@ -7,7 +7,7 @@ so that both see the same machine load; the best rate of each side is kept.
 The ratio ``this / ref`` is what a change did to throughput.
 
     python benchmarks/versus_commit.py 939c42f --algos ippo qmix \\
-        --envs lbf-8x8-2p-2f-coop --num-envs 64 1024
+        --envs lbf-8x8-2p-2f-coop --num-envs 64 1024 [--recurrent]
 
 Writes ``benchmarks/results/versus-<ref>-<platform>.json`` and prints a table.
 """
@@ -29,7 +29,9 @@ import json, sys
 sys.path[:0] = [{tree!r}, {tree!r} + "/benchmarks"]
 import jax
 from throughput import train_rate
-compile_s, rate = train_rate({algo!r}, {env!r}, {num_envs}, {min_steps}, {repeats})
+compile_s, rate = train_rate(
+    {algo!r}, {env!r}, {num_envs}, {min_steps}, {repeats}, recurrent={recurrent}
+)
 print(json.dumps(dict(rate=rate, compile_seconds=compile_s, platform=jax.devices()[0].platform)))
 """
 
@@ -43,6 +45,7 @@ def measure(tree: Path, algo: str, env: str, num_envs: int, args: argparse.Names
         num_envs=num_envs,
         min_steps=args.min_steps,
         repeats=args.repeats,
+        recurrent=args.recurrent,
     )
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=tree
@@ -59,6 +62,7 @@ def main() -> None:
     parser.add_argument("--min-steps", type=int, default=20_000)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--recurrent", action="store_true", help="GRU agents instead of MLPs")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -74,7 +78,8 @@ def main() -> None:
         finally:
             subprocess.run(["git", "worktree", "remove", "--force", str(old)], cwd=ROOT)
     platform = rows[0]["platform"] if rows else "cpu"
-    out = RESULTS / f"versus-{args.ref}-{platform}.json"
+    agents = "-gru" if args.recurrent else ""
+    out = RESULTS / f"versus-{args.ref}{agents}-{platform}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"ref": args.ref, "rows": rows}, indent=2) + "\n")
     print(f"wrote {out}")
