@@ -25,7 +25,7 @@ USAGE = """usage:
   jaxmarl-core sweep resume=DIR       finish a stopped sweep (finished batches are kept)
   jaxmarl-core pbt algo=<algo> env=<env> population=P [name=loguniform(a,b) ...]
                    [ready_every=K] [truncation=0.25] [perturb=0.8,1.2] [resample=0.1]
-                   [seeds=S] [first_seed=K] [out=DIR] [key=value ...]
+                   [seeds=S] [first_seed=K] [holdout=N] [out=DIR] [key=value ...]
   jaxmarl-core table matrix|lbf [seeds=5] [budget=1.0] [algos=a,b,...] [first_seed=K]
                      [out=DIR]       every algorithm x every game of a benchmark table;
                                      a re-run with the same out skips finished cells
@@ -291,8 +291,10 @@ def _run_sweep(config, settings, seeds: int, first_seed: int, max_parallel, out:
 
 
 def _pbt(args: list[str]) -> int:
+    import numpy as np
+
     from jaxmarl_core.driver import check_output_dir
-    from jaxmarl_core.pbt import pbt, write_pbt_dir
+    from jaxmarl_core.pbt import best_members, pbt, write_pbt_dir
 
     pairs = parse_pairs(args)
     if "population" not in pairs:
@@ -304,6 +306,7 @@ def _pbt(args: list[str]) -> int:
         "ready_every": _int_arg(pairs, "ready_every", 5),
         "truncation": parse_value(pairs.pop("truncation", "0.25")),
         "resample_probability": parse_value(pairs.pop("resample", "0.1")),
+        "holdout_episodes": _int_arg(pairs, "holdout", 0, minimum=0),
     }
     perturb = pairs.pop("perturb", "0.8,1.2")
     try:
@@ -314,9 +317,14 @@ def _pbt(args: list[str]) -> int:
     out = check_output_dir(out)
     result = pbt(config, spec, progress=True, **options)
     write_pbt_dir(out, config, result, options)
-    final = result.metrics["eval_return"][..., -1].max(axis=1)
+    best = best_members(result)
+    final = result.metrics["eval_return"][..., -1][np.arange(len(best)), best]
+    scores = f"{', '.join(f'{x:.3f}' for x in final)}"
+    if result.holdout_return is not None:
+        fresh = result.holdout_return[np.arange(len(best)), best]
+        scores += f" ({', '.join(f'{x:.3f}' for x in fresh)} on fresh episodes)"
     print(
-        f"best final greedy return per population: {', '.join(f'{x:.3f}' for x in final)}; "
+        f"best final greedy return per population: {scores}; "
         f"{result.compile_seconds:.1f} s compiling, {result.wall_seconds:.1f} s training on "
         f"{result.num_devices} device(s); wrote {out}"
     )

@@ -634,6 +634,14 @@ def write_pbt_dir(out: str | os.PathLike, config: Config, result: PBTResult, opt
         "best_final_eval_return_per_seed": [float(final[s, best[s]]) for s in range(seeds)],
         "best_member_per_seed": [int(b) for b in best],
     }
+    if result.holdout_return is not None:
+        # The best member is picked by its last evaluation, so only fresh episodes
+        # score it without the luck that picked it.
+        summary["best_holdout_return_per_seed"] = [
+            float(result.holdout_return[s, best[s]]) for s in range(seeds)
+        ]
+        summary["holdout_return"] = result.holdout_return.tolist()
+        best_yaml["pbt"]["holdout_return"] = float(result.holdout_return[s_best, best[s_best]])
     with staged(out) as tmp:
         (tmp / "config.yaml").write_text(yaml.safe_dump(config.to_dict(), sort_keys=False))
         write_csv(tmp / "pbt.csv", rows)

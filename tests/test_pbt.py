@@ -1,6 +1,7 @@
 """Population-based training: exploit and explore on hand-made populations, a
 bit-identical rerun, and the command line's outputs."""
 
+import json
 from functools import partial
 from typing import NamedTuple
 
@@ -205,8 +206,9 @@ def test_cli_pbt_writes_outputs(tmp_path, capsys, result):
     out = tmp_path / "pbt"
     args = ["pbt", "algo=idqn", "env=climbing", "population=4", "seeds=2", "ready_every=1"]
     args += ["truncation=0.5", "lr=loguniform(1e-4,1e-2)", "hysteretic_beta=loguniform(1e-2,1)"]
-    args += [f"{k}={v}" for k, v in SMALL.items()] + [f"out={out}"]
+    args += [f"{k}={v}" for k, v in SMALL.items()] + [f"out={out}", "holdout=3"]
     assert main(args) == 0
+    assert "on fresh episodes" in capsys.readouterr().out
     assert sorted(p.name for p in out.iterdir()) == [
         "best_config.yaml",
         "config.yaml",
@@ -222,7 +224,15 @@ def test_cli_pbt_writes_outputs(tmp_path, capsys, result):
     # The same program as the Python call above: the same returns.
     eval_return = np.array([float(r.split(",")[7]) for r in rows[1:]]).reshape(2, 4, 4)
     np.testing.assert_allclose(eval_return, result.metrics["eval_return"], rtol=1e-5)
+    # Fresh episodes score every final member; on climbing they return what the
+    # last evaluation did (see above), so the JSON holds that member's return.
+    summary = json.loads((out / "pbt.json").read_text())
+    assert summary["holdout_episodes"] == 3
+    np.testing.assert_allclose(summary["holdout_return"], eval_return[..., -1], rtol=1e-5)
+    best_final = [eval_return[s, m, -1] for s, m in enumerate(summary["best_member_per_seed"])]
+    np.testing.assert_allclose(summary["best_holdout_return_per_seed"], best_final, rtol=1e-5)
     best = yaml.safe_load((out / "best_config.yaml").read_text())
+    assert best["pbt"]["holdout_return"] == pytest.approx(max(best_final), rel=1e-5)
     lineage_segments = best.pop("pbt")["lineage"]
     assert lineage_segments[0]["from_step"] == 1 and lineage_segments[-1]["to_step"] == 4
     assert best["lr"] == pytest.approx(lineage_segments[-1]["lr"])
