@@ -15,14 +15,22 @@ and select fusions 9 ms; each seed kept 0.59 of a lone seed's rate.
 :func:`grouped` makes a function whose ``vmap`` over R runs is a ``lax.map``
 over groups of ``width`` runs, each group one ``vmap``: the same values (to
 float rounding: products of another batch width may sum in another order), run
-``width`` at a time, in the same single program. Measured on the same CPU
-(``benchmarks/sweep.py --efficiency``, 64 seeds of 5k steps on ``climbing``),
-each seed of IDQN / QMIX / IPPO keeps 0.75 / 0.84 / 0.84 of a lone seed's rate
-in one vmap and 1.18 / 1.04 / 1.11 in groups of 2 (every algorithm: the
-README). Groups of 2 were the best of 1, 2, 8 and 64 in a first measurement
-(one update scanned 400 times): a group of one is slower than a group of two
-(QMIX 0.54; not profiled: a vmap of width 1 still runs both branches of every
-``cond`` whose predicate is batched, which may be part of it).
+``width`` at a time, in the same single program.
+
+On a single CPU device the width is 1: the runs go one after another, each
+with a lone run's arrays. Measured on the same CPU (``benchmarks/sweep.py
+--efficiency``, 64 seeds; two processes, one per core, side by side), each
+seed keeps this fraction of a lone seed's rate:
+
+- GRU agents, 3k steps: VDN 1.05 (groups of 2: 0.92), IA2C 0.99 (0.94);
+- MLP agents, 5k steps: IDQN 0.99 (0.97), QMIX 0.99 (1.08), IPPO 1.01 (1.11);
+  one vmap over all 64: 0.75, 0.84, 0.84.
+
+Groups of 2 gain a little on small feed-forward programs, whose per-run work
+is too small to hide the loop around it, and lose on recurrent ones, whose
+sequences already fill the core's 4 MiB L2 cache for one run (recurrent VDN:
+128 sequences x 20 steps x 2 agents x 128 units, 2.6 MB per activation); a
+width of 1 keeps every run at its lone rate within a few percent.
 
 The width is chosen once per program by :func:`default_width`: groups of
 :data:`CPU_GROUP_WIDTH` on a single CPU device, and one vmap over all runs on
@@ -38,8 +46,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-# Runs per vmapped group on a CPU (the best of 1, 2, 8 and 64 measured; see above).
-CPU_GROUP_WIDTH = 2
+# Runs per vmapped group on a CPU (see above: 1 keeps every run at its lone rate).
+CPU_GROUP_WIDTH = 1
 
 
 def default_width() -> int | None:
