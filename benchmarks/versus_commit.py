@@ -81,7 +81,9 @@ def main() -> None:
     agents = "-gru" if args.recurrent else ""
     out = RESULTS / f"versus-{args.ref}{agents}-{platform}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"ref": args.ref, "rows": rows}, indent=2) + "\n")
+    out.write_text(
+        json.dumps({"ref": args.ref, "recurrent": args.recurrent, "rows": rows}, indent=2) + "\n"
+    )
     print(f"wrote {out}")
 
 

@@ -317,12 +317,14 @@ def _pbt(args: list[str]) -> int:
     out = check_output_dir(out)
     result = pbt(config, spec, progress=True, **options)
     write_pbt_dir(out, config, result, options)
-    best = best_members(result)
-    final = result.metrics["eval_return"][..., -1][np.arange(len(best)), best]
-    scores = f"{', '.join(f'{x:.3f}' for x in final)}"
+    best = (np.arange(result.parents.shape[0]), best_members(result))
+
+    def listed(returns: np.ndarray) -> str:
+        return ", ".join(f"{x:.3f}" for x in returns[best])
+
+    scores = listed(result.metrics["eval_return"][..., -1])
     if result.holdout_return is not None:
-        fresh = result.holdout_return[np.arange(len(best)), best]
-        scores += f" ({', '.join(f'{x:.3f}' for x in fresh)} on fresh episodes)"
+        scores += f" ({listed(result.holdout_return)} on fresh episodes)"
     print(
         f"best final greedy return per population: {scores}; "
         f"{result.compile_seconds:.1f} s compiling, {result.wall_seconds:.1f} s training on "
