@@ -62,10 +62,12 @@ def grouped(fn: Callable[..., Any], width: int | None) -> Callable[..., Any]:
     """``fn`` (positional pytree arguments), whose ``vmap`` runs ``width`` at a time.
 
     Unbatched or not, the values are those of ``fn``: under ``jax.vmap`` over R
-    runs the first ``R // width * width`` runs go through ``lax.map`` over
-    groups of ``width``, each ``jax.vmap(fn)``, and the last ``R % width`` through
-    one more ``jax.vmap(fn)``. With ``width`` None, or R <= width, it is
-    ``jax.vmap(fn)``. Not differentiable (``jax.custom_batching.custom_vmap``).
+    runs the first ``R // width * width`` runs go through ``lax.map`` over groups
+    of ``width``, each ``jax.vmap(fn)``, and the last ``R % width`` through one
+    more ``jax.vmap(fn)``; with ``width`` 1 it is a plain ``lax.map(fn)``, each
+    run ``fn``'s own unbatched program (bit for bit a lone run's values). With
+    ``width`` None it is ``jax.vmap(fn)``. Not differentiable
+    (``jax.custom_batching.custom_vmap``).
     """
     if width is None:
         return fn
@@ -80,10 +82,15 @@ def grouped(fn: Callable[..., Any], width: int | None) -> Callable[..., Any]:
             args,
             tuple(in_batched),
         )
+
+        if width == 1:  # each run's own unbatched program, one after another
+            out = jax.lax.map(lambda run: fn(*run), args)
+            return out, jax.tree.map(lambda _: True, out)
         batched_fn = jax.vmap(fn)
         if axis_size <= width:
             out = batched_fn(*args)
             return out, jax.tree.map(lambda _: True, out)
+        # lax.map's own batch_size reshapes with -1, which fails on zero-size leaves
         full = axis_size // width * width
         head = jax.tree.map(lambda x: x[:full].reshape(full // width, width, *x.shape[1:]), args)
         out = jax.lax.map(lambda group: batched_fn(*group), head)
