@@ -477,7 +477,7 @@ def worker_profile(calls: int) -> dict:
     def gathers(b, k):
         def epoch(c, ek):
             order = jax.random.permutation(ek, b.first.shape[1])
-            split = ac.env_minibatches(b, order, setup.minibatches)
+            split = ac.env_minibatches(b, setup.minibatches, order)
             return c + sum(jnp.sum(x) for x in jax.tree_util.tree_leaves(split)), None
 
         return jax.lax.scan(epoch, 0.0, jax.random.split(k, setup.epochs))[0]
@@ -495,7 +495,7 @@ def worker_profile(calls: int) -> dict:
     sgd_steps = setup.epochs * setup.minibatches
     mb = jax.tree_util.tree_map(
         lambda x: x[0],
-        ac.env_minibatches(batch, jnp.arange(batch.first.shape[1]), setup.minibatches),
+        ac.env_minibatches(batch, setup.minibatches),
     )
 
     def repeated(f, *args):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -134,6 +135,40 @@ def test_ppo_first_epoch_recomputes_the_collecting_policy(recurrent):
     assert float(metrics["clip_fraction"]) == 0.0
 
 
+@pytest.mark.parametrize("recurrent", [True, False])
+def test_gradient_over_chunks_of_environments_is_the_minibatch_gradient(recurrent):
+    """MAPPO on MemoryGame, 8 environments x 6 steps x 2 agents: the gradient and
+    metrics accumulated over chunks of one environment (CPU_CHUNK_ROWS = 1) equal
+    those of the whole batch in one chunk, also when the chunks hold different
+    numbers of samples (a random mask, chunk 0 all masked out)."""
+    env = MemoryGame(episode_length=3)
+    setup = ppo_setup(env, centralised=True, num_envs=8, rollout_length=6, recurrent=recurrent)
+    hparams = setup.config.hparams
+    state = jax.jit(functools.partial(actor_critic.init, setup))(jax.random.PRNGKey(0), hparams)
+    keys = jax.random.split(jax.random.PRNGKey(1), setup.num_steps)
+    start = state.carry
+    rollout = jax.jit(functools.partial(actor_critic.collect, setup))(
+        state.params.actor, state.env, start.actor, state.first, keys
+    )[3]
+    batch = jax.jit(functools.partial(actor_critic.make_batch, setup))(
+        state, rollout, start, state.key, hparams
+    )[0]
+    mask = jax.random.bernoulli(jax.random.PRNGKey(2), 0.6, batch.mask.shape)
+    masked = batch._replace(mask=mask.at[:, 0].set(False).astype(jnp.float32))
+    for b in (batch, masked):
+        grads = {}
+        for rows in (1, 10**9):
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(actor_critic, "CPU_CHUNK_ROWS", rows)
+                assert actor_critic.envs_per_chunk(b) == (1 if rows == 1 else 8)
+                grads[rows] = jax.jit(functools.partial(actor_critic.gradient, setup))(
+                    state.params, b, hparams
+                )
+        chex.assert_trees_all_close(grads[1], grads[10**9], rtol=1e-4, atol=1e-6)
+    # Precondition of the masked case: its chunks hold different numbers of samples.
+    assert not np.isclose(float(jnp.sum(masked.mask[:, 1])), float(jnp.sum(masked.mask[:, 2])))
+
+
 def test_minibatches_split_environments_into_whole_sequences():
     """Minibatches take whole columns of the [T, B] batch and their start states."""
     t, b, n = 3, 4, 2
@@ -153,7 +188,7 @@ def test_minibatches_split_environments_into_whole_sequences():
         start=actor_critic.ActorCritic(column[0, :, :, None], column[0, :, :, None]),
         value=column,
     )
-    split = actor_critic.env_minibatches(batch, jnp.array([2, 0, 3, 1]), 2)
+    split = actor_critic.env_minibatches(batch, 2, jnp.array([2, 0, 3, 1]))
     assert split.log_prob.shape == (2, t, 2, n)
     np.testing.assert_array_equal(split.log_prob[:, 0, :, 0], [[2, 0], [3, 1]])
     np.testing.assert_array_equal(split.start.actor[..., 0, 0], [[2, 0], [3, 1]])

@@ -521,6 +521,11 @@ def validate_minibatches(values: dict) -> None:
 # The runner
 
 
+# On a CPU, the most rows (steps x environments x agents) of one gradient chunk:
+# 256-768 rows ran 1.35-1.5x faster than 2048-131072 (see :func:`gradient`).
+CPU_CHUNK_ROWS = 512
+
+
 class Setup(NamedTuple):
     """What an actor-critic learner is built from (static; closed over by ``update``).
 
@@ -783,9 +788,8 @@ def loss(
     setup: Setup, params: ActorCritic, batch: Batch, hparams: HParams
 ) -> tuple[chex.Array, Metrics]:
     """Actor: policy loss − c_ent H(π); critic: c_v (y − V)² (or its clipped form).
-    Separate parameters, so one gradient of the sum gives both."""
-    if setup.config.normalise_advantages:
-        batch = batch._replace(advantage=standardise(batch.advantage, batch.mask))
+    Separate parameters, so one gradient of the sum gives both. Every term is a
+    masked mean over the batch's samples (what :func:`gradient` relies on)."""
     pi = policy(setup, params.actor, batch)
     log_prob = pi.log_prob(batch.action)
     per_sample, extras = setup.policy_loss(log_prob, batch, hparams)
@@ -806,9 +810,54 @@ def loss(
     return total, metrics
 
 
+def envs_per_chunk(batch: Batch) -> int:
+    """Environments per gradient chunk of ``batch`` [T, B, N]: on a CPU the most
+    (dividing B, at least one) whose T x envs x N rows stay within
+    ``CPU_CHUNK_ROWS``; on an accelerator all B (one chunk)."""
+    steps, envs, agents = batch.mask.shape
+    if jax.default_backend() != "cpu":
+        return envs
+    fits = max(1, CPU_CHUNK_ROWS // (steps * agents))
+    return max(e for e in range(1, min(fits, envs) + 1) if envs % e == 0)
+
+
+def gradient(
+    setup: Setup, params: ActorCritic, batch: Batch, hparams: HParams
+) -> tuple[ActorCritic, Metrics]:
+    """∇ :func:`loss` over the minibatch, and its metrics, accumulated over chunks
+    of :func:`envs_per_chunk` environments.
+
+    The loss is a masked mean over samples, so the minibatch's is Σ_c (n_c / n) L_c,
+    L_c the loss of chunk c and n_c its samples: the same gradient to float
+    rounding, computed on arrays that stay in a CPU core's cache. Measured on this
+    library's CPU (one core, IPPO, the peers' settings of ``benchmarks/peers.py``),
+    env steps per second against one chunk: MPE 64 environments 56k against 48k,
+    LBF 32 environments 41k against 30k, LBF 1024 41k against 28k.
+    """
+    grad_fn = jax.grad(functools.partial(loss, setup), has_aux=True)
+    num_envs = batch.first.shape[1]
+    chunks = num_envs // envs_per_chunk(batch)
+    if chunks == 1:
+        return grad_fn(params, batch, hparams)
+    split = env_minibatches(batch, chunks)
+    samples = jnp.maximum(jnp.sum(batch.mask), 1.0)
+
+    def add_chunk(total, chunk):
+        grads_and_metrics = grad_fn(params, chunk, hparams)
+        weight = jnp.sum(chunk.mask) / samples
+        return jax.tree_util.tree_map(lambda t, x: t + weight * x, total, grads_and_metrics), None
+
+    one_chunk = jax.tree_util.tree_map(lambda x: x[0], split)
+    shapes = jax.eval_shape(grad_fn, params, one_chunk, hparams)
+    zeros = jax.tree_util.tree_map(lambda x: jnp.zeros(x.shape, x.dtype), shapes)
+    return jax.lax.scan(add_chunk, zeros, split)[0]
+
+
 def sgd_step(setup: Setup, carry, batch: Batch, hparams: HParams):
     params, opt_state = carry
-    grads, metrics = jax.grad(functools.partial(loss, setup), has_aux=True)(params, batch, hparams)
+    if setup.config.normalise_advantages:  # over the whole minibatch, before its chunks
+        batch = batch._replace(advantage=standardise(batch.advantage, batch.mask))
+    grads, metrics = gradient(setup, params, batch, hparams)
     lr, clip = hparams["lr"], hparams["max_grad_norm"]
     critic_lr = jnp.where(hparams["critic_lr"] > 0, hparams["critic_lr"], lr)
     actor, actor_opt = apply_gradients(
@@ -820,14 +869,15 @@ def sgd_step(setup: Setup, carry, batch: Batch, hparams: HParams):
     return (ActorCritic(actor, critic), ActorCritic(actor_opt, critic_opt)), metrics
 
 
-def env_minibatches(batch: Batch, order: chex.Array, minibatches: int) -> Batch:
-    """Splits the environment axis in the given order into ``minibatches`` groups of
-    whole sequences: time-major fields [M, T, B/M, ...], start states [M, B/M, ...]."""
+def env_minibatches(batch: Batch, minibatches: int, order: chex.Array | None = None) -> Batch:
+    """Splits the environment axis (in the given order, else as it is) into
+    ``minibatches`` groups of whole sequences: time-major fields [M, T, B/M, ...],
+    start states [M, B/M, ...]."""
 
-    size = order.shape[0] // minibatches
+    size = batch.first.shape[1] // minibatches
 
     def split(x: chex.Array, axis: int) -> chex.Array:
-        if minibatches > 1:  # one minibatch is the batch itself: no copy in a new order
+        if order is not None and minibatches > 1:  # one minibatch needs no new order
             x = jnp.take(x, order, axis=axis)
         x = x.reshape(x.shape[:axis] + (minibatches, size) + x.shape[axis + 1 :])
         return jnp.moveaxis(x, axis, 0)
@@ -850,10 +900,8 @@ def learn(
     num_envs = batch.first.shape[1]
 
     def epoch(carry, epoch_key):
-        order = jnp.arange(num_envs)
-        if setup.minibatches > 1:
-            order = jax.random.permutation(epoch_key, num_envs)
-        split = env_minibatches(batch, order, setup.minibatches)
+        order = jax.random.permutation(epoch_key, num_envs) if setup.minibatches > 1 else None
+        split = env_minibatches(batch, setup.minibatches, order)
         return jax.lax.scan(lambda c, mb: sgd_step(setup, c, mb, hparams), carry, split)
 
     keys = jax.random.split(key, setup.epochs)
