@@ -509,7 +509,7 @@ def worker_profile(calls: int) -> dict:
         view = b.obs.agents_view + c
         return b._replace(advantage=b.advantage + c, obs=b.obs._replace(agents_view=view))
 
-    grad = jax.grad(functools.partial(ac.loss, setup), has_aux=True)
+    grad = functools.partial(ac.gradient, setup)  # the runner's, in cache-sized chunks
     p, o = state.params, state.opt_state
     ms["learn_loss_forward"] = timed(
         lambda p, b: repeated(lambda c: ac.loss(setup, p, bump(b, c), hparams)[0]), p, mb

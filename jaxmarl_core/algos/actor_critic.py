@@ -16,6 +16,8 @@ One ``update`` reads top to bottom as the functions below:
    policy (and a recurrent critic) by unrolling from the stored start states;
    the actor minimises the algorithm's policy loss minus an entropy bonus, the
    critic ``(y − V)²``, each with its own Adam and gradient clipping (EPyMARL).
+   On a CPU each minibatch's gradient is summed over cache-sized chunks of its
+   environments (:func:`gradient`).
 
 Feed-forward agents go through the same code: their hidden state is an empty
 array [B, N, 0] (:func:`jaxmarl_core.networks.agents.make_agent_net`).
