@@ -26,9 +26,12 @@ USAGE = """usage:
   jaxmarl-core pbt algo=<algo> env=<env> population=P [name=loguniform(a,b) ...]
                    [ready_every=K] [truncation=0.25] [perturb=0.8,1.2] [resample=0.1]
                    [seeds=S] [first_seed=K] [holdout=N] [out=DIR] [key=value ...]
-  jaxmarl-core table matrix|lbf [seeds=5] [budget=1.0] [algos=a,b,...] [first_seed=K]
-                     [out=DIR]       every algorithm x every game of a benchmark table;
-                                     a re-run with the same out skips finished cells
+  jaxmarl-core table matrix|lbf|mpe|smax|mava [seeds=5] [budget=1.0|published]
+                     [algos=a,b,...] [tasks=x,y,...] [first_seed=K] [out=DIR]
+                                     every algorithm x every task of a benchmark suite,
+                                     with the field's statistics (IQM, intervals); a
+                                     re-run with the same out skips finished cells and
+                                     resumes a cut-off one from its checkpoint
   jaxmarl-core keys <algo>            config keys of an algorithm, with defaults
 """
 
@@ -70,12 +73,14 @@ def _table(args: list[str]) -> int:
     name, pairs = args[0], parse_pairs(args[1:])
     seeds = _int_arg(pairs, "seeds", 5, minimum=1)
     first_seed = _int_arg(pairs, "first_seed", 0)
-    budget = parse_value(pairs.pop("budget", "1.0"))
+    budget = pairs.pop("budget", "1.0")
+    budget = budget if budget == "published" else parse_value(budget)
     algos = pairs.pop("algos", None)
+    tasks = pairs.pop("tasks", None)
     out = Path(pairs.pop("out", f"tables/{name}"))
     if pairs:
         raise UsageError(
-            f"table takes seeds, budget, algos, first_seed and out; got {', '.join(pairs)}"
+            f"table takes seeds, budget, algos, tasks, first_seed and out; got {', '.join(pairs)}"
         )
     from jaxmarl_core.chunks import watch_for_stalls
 
@@ -85,6 +90,7 @@ def _table(args: list[str]) -> int:
             seeds=seeds,
             budget=budget,
             algos=None if algos is None else algos.split(","),
+            tasks=None if tasks is None else tasks.split(","),
             out=out,
             first_seed=first_seed,
             progress=True,

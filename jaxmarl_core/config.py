@@ -164,6 +164,13 @@ COMMON_PARAMS: dict[str, Param] = {
     ),
     "num_eval_episodes": Param(8, int, "greedy evaluation episodes at each logging step", low=1),
     "num_logs": Param(50, int, "logging steps over the run", low=1),
+    "absolute_episodes": Param(
+        0,
+        int,
+        "greedy episodes that re-evaluate the best evaluation's policy at the end "
+        "(absolute_return, Gorsane et al. 2022's absolute metric); 0 = off",
+        low=0,
+    ),
     "checkpoint_every": Param(
         10, int, "logging steps between checkpoints, and one at the end; 0 = none", low=0
     ),

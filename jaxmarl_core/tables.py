@@ -31,11 +31,13 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, NamedTuple, TextIO
 
 import jax
@@ -117,17 +119,33 @@ def _published_lbf() -> dict[tuple[str, str], Published]:
     }
 
 
+# The evaluation protocol of Gorsane et al., 'Towards a Standardised Performance
+# Evaluation Protocol for Cooperative MARL' (NeurIPS 2022), as Mava's
+# mava/configs/arch/anakin.yaml sets it: 32 episodes per evaluation, and the
+# absolute metric (the best evaluation's policy) on 10x as many at the end.
+PROTOCOL: Mapping[str, int] = MappingProxyType({"num_eval_episodes": 32, "absolute_episodes": 320})
+
+
 class TableSpec(NamedTuple):
-    """A benchmark table's definition.
+    """A benchmark table's (a suite's) definition.
 
     Attributes:
         name: as the command line names it.
-        games: registered environment names, one column each.
+        games: registered environment names (the suite's tasks), one column each.
         budgets: environment steps per run, per algorithm family
             (``value_based``: IDQN, VDN, QMIX, QTRAN; ``actor_critic``: the rest);
             ``budget=`` scales them.
         published: (algo, game) -> the published value, where there is one.
         note: what to keep in mind when comparing (printed with the table).
+        settings: algo -> config keys (a peer's published settings in our keys);
+            an algorithm without its own takes those of the first algorithm of
+            its family that has some, less the keys it does not accept.
+        game_kwargs: game -> its ``env_kwargs`` (e.g. a peer's time limit).
+        published_budgets: the budgets ``budget=published`` runs (None: the
+            budgets above are the published ones).
+        algos: the suite's algorithms by default (None: all).
+        sources: where the settings, budgets and tasks come from.
+        evaluation: evaluation keys of every run (:data:`PROTOCOL`).
     """
 
     name: str
@@ -135,6 +153,12 @@ class TableSpec(NamedTuple):
     budgets: dict[str, int]
     published: dict[tuple[str, str], Published]
     note: str
+    settings: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
+    game_kwargs: Mapping[str, Mapping[str, Any]] = MappingProxyType({})
+    published_budgets: Mapping[str, int] | None = None
+    algos: tuple[str, ...] | None = None
+    sources: tuple[str, ...] = ()
+    evaluation: Mapping[str, int] = PROTOCOL
 
 
 TABLES: dict[str, TableSpec] = {
@@ -172,12 +196,227 @@ TABLES: dict[str, TableSpec] = {
 }
 
 
+# EPyMARL's budgets (Papoudakis et al. 2021): 2.05M steps off-policy, 20.05M on-policy.
+EPYMARL_BUDGETS = MappingProxyType({"value_based": 2_050_000, "actor_critic": 20_050_000})
+TABLES["matrix"] = TABLES["matrix"]._replace(published_budgets=EPYMARL_BUDGETS, sources=(EPYMARL,))
+TABLES["lbf"] = TABLES["lbf"]._replace(published_budgets=EPYMARL_BUDGETS, sources=(EPYMARL,))
+
+JAXMARL_SOURCE = (
+    "JaxMARL (Rutherford et al., 'JaxMARL: Multi-Agent RL Environments and Algorithms in "
+    "JAX', NeurIPS 2024 Datasets and Benchmarks), snapshot c793d09 (jaxmarl 0.2.0): "
+    "baselines/IPPO/config/ippo_ff_mpe.yaml, ippo_rnn_smax.yaml, "
+    "baselines/MAPPO/config/mappo_homogenous_rnn_mpe.yaml, mappo_homogenous_rnn_smax.yaml, "
+    "baselines/QLearning/config/alg/ql_rnn_mpe.yaml, ql_rnn_smax.yaml"
+)
+MAVA_SOURCE = (
+    "Mava (de Kock et al., 'Mava: a research library for distributed multi-agent "
+    "reinforcement learning in JAX', 2021-2024): mava/configs/system/ppo/ff_ippo.yaml "
+    "(snapshot 102e10b), mava/configs/arch/anakin.yaml (0258bb8: 16 environments per "
+    "device x update_batch_size 2, 32 evaluation episodes, absolute metric on 320), "
+    "env/lbf.yaml (time_limit 100), env/rware.yaml (time_limit 500); budget 2e7 steps as "
+    "in Mava's published LBF and RWARE results"
+)
+# PPO as PureJaxRL, JaxMARL and Mava set it, in our keys.
+_PPO = MappingProxyType(
+    dict(
+        rollout_length=128,
+        epochs=4,
+        gamma=0.99,
+        advantage="gae",
+        gae_lambda=0.95,
+        clip_eps=0.2,
+        ent_coef=0.01,
+        vf_coef=0.5,
+        max_grad_norm=0.5,
+        normalise_advantages=True,
+        clip_value_loss=True,
+        normalise_rewards=False,
+    )
+)
+# JaxMARL's recurrent Q-learning (IQL, VDN, QMIX share one config file).
+_QL_RNN_MPE = MappingProxyType(
+    dict(
+        recurrent=True,
+        num_envs=8,
+        rollout_length=26,
+        buffer_size=5000 * 26,  # 5000 episodes of 26 steps
+        batch_size=32,
+        sequence_length=26,
+        hidden_size=64,
+        eps_start=1.0,
+        eps_end=0.05,
+        eps_decay_fraction=0.1,
+        max_grad_norm=25.0,
+        target_update_period=200,
+        lr=0.005,
+        learning_starts=10_000,
+        gamma=0.9,
+    )
+)
+_QL_RNN_SMAX = MappingProxyType(
+    dict(
+        recurrent=True,
+        num_envs=16,
+        rollout_length=128,
+        buffer_size=5000 * 128,
+        batch_size=32,
+        sequence_length=128,
+        hidden_size=512,
+        eps_start=1.0,
+        eps_end=0.05,
+        eps_decay_fraction=0.1,
+        max_grad_norm=10.0,
+        target_update_period=10,
+        lr=5e-5,
+        learning_starts=10_000,
+        gamma=0.99,
+    )
+)
+_SMAX_KWARGS = MappingProxyType(
+    {"see_enemy_actions": True, "walls_cause_death": True, "attack_mode": "closest"}
+)
+_MAVA_PPO = MappingProxyType(
+    dict(
+        _PPO,
+        num_envs=32,
+        minibatches=2,
+        hidden_size=128,
+        activation="relu",
+        lr=2.5e-4,
+        critic_lr=2.5e-4,
+        anneal_lr=False,
+    )
+)
+
+TABLES["mpe"] = TableSpec(
+    name="mpe",
+    games=(
+        "jaxmarl:MPE_simple_spread_v3",
+        "jaxmarl:MPE_simple_reference_v3",
+        "jaxmarl:MPE_simple_speaker_listener_v4",
+    ),
+    budgets={"value_based": 10_000_000, "actor_critic": 10_000_000},
+    published={},
+    note=(
+        "JaxMARL's cooperative discrete MPE tasks at its budget (1e7 environment steps), "
+        "with the settings of JaxMARL's own baselines. Return: the mean over agents of "
+        "each agent's episode return (JaxMARL's logs multiply it by the number of agents)."
+    ),
+    settings={
+        "ippo": dict(
+            _PPO,
+            num_envs=16,
+            minibatches=4,
+            num_layers=2,
+            hidden_size=64,
+            activation="tanh",
+            lr=2.5e-4,
+            anneal_lr=True,
+        ),
+        "mappo": dict(
+            _PPO,
+            recurrent=True,
+            num_envs=16,
+            minibatches=4,
+            hidden_size=128,
+            activation="tanh",
+            lr=2e-3,
+            anneal_lr=True,
+        ),
+        "idqn": dict(_QL_RNN_MPE),
+        "vdn": dict(_QL_RNN_MPE),
+        "qmix": dict(_QL_RNN_MPE, mixing_embed_dim=32, hypernet_hidden=128, mixer_init_scale=0.001),
+    },
+    sources=(JAXMARL_SOURCE,),
+)
+TABLES["smax"] = TableSpec(
+    name="smax",
+    games=tuple(
+        f"jaxmarl:smax-{m}" for m in ("3m", "2s3z", "3s5z", "6h_vs_8z", "5m_vs_6m", "3s5z_vs_3s6z")
+    ),
+    budgets={"value_based": 10_000_000, "actor_critic": 10_000_000},
+    published={},
+    note=(
+        "SMAX against the heuristic enemy (JaxMARL's HeuristicEnemySMAX and its env "
+        "kwargs) at JaxMARL's budget (1e7 environment steps), recurrent agents with the "
+        "settings of JaxMARL's baselines. Metric: return (the win rate is not yet recorded)."
+    ),
+    settings={
+        "ippo": dict(
+            _PPO,
+            recurrent=True,
+            num_envs=128,
+            minibatches=4,
+            hidden_size=128,
+            activation="relu",
+            lr=0.004,
+            clip_eps=0.05,
+            max_grad_norm=0.25,
+            anneal_lr=True,
+        ),
+        "mappo": dict(
+            _PPO,
+            recurrent=True,
+            num_envs=128,
+            minibatches=4,
+            hidden_size=128,
+            activation="relu",
+            lr=0.002,
+            ent_coef=0.0,
+            max_grad_norm=0.25,
+            anneal_lr=True,
+        ),
+        "idqn": dict(_QL_RNN_SMAX),
+        "vdn": dict(_QL_RNN_SMAX),
+        "qmix": dict(
+            _QL_RNN_SMAX, mixing_embed_dim=64, hypernet_hidden=256, mixer_init_scale=0.001
+        ),
+    },
+    game_kwargs={
+        g: _SMAX_KWARGS
+        for g in (
+            f"jaxmarl:smax-{m}"
+            for m in ("3m", "2s3z", "3s5z", "6h_vs_8z", "5m_vs_6m", "3s5z_vs_3s6z")
+        )
+    },
+    algos=("ippo", "mappo", "idqn", "vdn", "qmix"),
+    sources=(JAXMARL_SOURCE,),
+)
+_MAVA_GAMES = (
+    "lbf-2s-8x8-2p-2f-coop",
+    "lbf-8x8-2p-2f-coop",
+    "lbf-2s-10x10-3p-3f",
+    "lbf-15x15-4p-3f",
+    "rware-tiny-2ag",
+    "rware-tiny-4ag",
+    "rware-small-4ag",
+)
+TABLES["mava"] = TableSpec(
+    name="mava",
+    games=_MAVA_GAMES,
+    budgets={"value_based": 20_000_000, "actor_critic": 20_000_000},
+    published={},
+    note=(
+        "Mava's LBF and RWARE tasks at Mava's budget (2e7 environment steps) and time "
+        "limits, feed-forward IPPO and MAPPO with Mava's PPO settings. Our LBF and RWARE "
+        "are Jumanji's, as Mava's are."
+    ),
+    settings={"ippo": _MAVA_PPO, "mappo": _MAVA_PPO},
+    game_kwargs={g: {"episode_length": 100 if g.startswith("lbf") else 500} for g in _MAVA_GAMES},
+    algos=("ippo", "mappo"),
+    sources=(MAVA_SOURCE,),
+)
+
+
 def family(algo: str) -> str:
     return "value_based" if algo in VALUE_BASED else "actor_critic"
 
 
 class Cell(NamedTuple):
-    """One (algorithm, game) cell: per-seed statistics and their mean and std."""
+    """One (algorithm, game) cell: per-seed statistics and their mean and std.
+
+    A peer's cell (``algo`` such as ``jaxmarl:ippo``, from
+    ``benchmarks/parity.py``) has training returns only: its greedy fields are NaN."""
 
     algo: str
     game: str
@@ -186,6 +425,9 @@ class Cell(NamedTuple):
     final_per_seed: np.ndarray  # float[S]: greedy return at the last logging step
     curve: np.ndarray  # float[S, num_logs]: the greedy return at every logging step
     curve_steps: np.ndarray  # int[num_logs]
+    train_curve: np.ndarray | None = None  # float[S, num_logs]: training episodes' return
+    absolute_per_seed: np.ndarray | None = None  # float[S]: the absolute metric
+    wall_seconds: float = math.nan  # the cell's wall-clock, all seeds
 
     @property
     def max_mean(self) -> float:
@@ -202,6 +444,15 @@ class Cell(NamedTuple):
     @property
     def final_std(self) -> float:
         return float(np.std(self.final_per_seed))
+
+    @property
+    def final_train_per_seed(self) -> np.ndarray:
+        """float[S]: the training episodes' return over the last 10% of training."""
+        from jaxmarl_core.driver import final_train_return
+
+        if self.train_curve is None:
+            return np.full(self.max_per_seed.shape, np.nan)
+        return final_train_return(self.train_curve)
 
 
 class Program(NamedTuple):
@@ -228,6 +479,7 @@ class TableResult(NamedTuple):
     programs: list[Program]
     skipped: list[tuple[str, str]]
     wall_seconds: float
+    statistics: dict[str, Any] | None = None  # suite_statistics(), over every finished cell
 
 
 # ---------------------------------------------------------------------------
@@ -272,40 +524,82 @@ def program_groups(games: Sequence[str], batch_games: bool = True) -> list[tuple
 
 
 def _check_args(
-    name: str | TableSpec, seeds: Any, budget: Any, algos: Sequence[str] | None
-) -> tuple[TableSpec, list[str]]:
+    name: str | TableSpec,
+    seeds: Any,
+    budget: Any,
+    algos: Sequence[str] | None,
+    tasks: Sequence[str] | None = None,
+) -> tuple[TableSpec, list[str], tuple[str, ...]]:
     if not isinstance(name, TableSpec) and name not in TABLES:
         raise ConfigError(f"unknown table {name!r}; tables: {', '.join(TABLES)}")
+    spec = name if isinstance(name, TableSpec) else TABLES[name]
     if not isinstance(seeds, int) or isinstance(seeds, bool) or seeds < 1:
         raise ConfigError(f"seeds={seeds!r} is not allowed; seeds must be an integer >= 1")
-    if isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0:
-        raise ConfigError(f"budget={budget!r} is not allowed; it scales the budgets, > 0")
+    if budget != "published" and (
+        isinstance(budget, bool) or not isinstance(budget, int | float) or not budget > 0
+    ):
+        raise ConfigError(
+            f"budget={budget!r} is not allowed; it scales the budgets (a number > 0), or "
+            f"is 'published'"
+        )
     every = list_algos()
-    algos = every if algos is None else list(algos)
+    algos = list(spec.algos or every) if algos is None else list(algos)
     unknown = [a for a in algos if a not in every]
     if unknown or not algos:
         raise ConfigError(
             f"algos={','.join(algos)!r}: unknown {', '.join(unknown) or '(none given)'}; "
             f"algorithms: {', '.join(every)}"
         )
-    return (name if isinstance(name, TableSpec) else TABLES[name]), algos
+    games = spec.games if tasks is None else tuple(tasks)
+    unknown = [t for t in games if t not in spec.games]
+    if unknown or not games:
+        raise ConfigError(
+            f"tasks={','.join(games)!r}: unknown {', '.join(unknown) or '(none given)'} in "
+            f"table {spec.name}; tasks: {', '.join(spec.games)}"
+        )
+    return spec, algos, games
 
 
-def budgets_of(spec: TableSpec, budget: float) -> dict[str, int]:
-    """Environment steps per run per family, the table's budgets scaled by ``budget``."""
+def budgets_of(spec: TableSpec, budget: float | str) -> dict[str, int]:
+    """Environment steps per run per family: the table's budgets scaled by
+    ``budget``, or with ``budget='published'`` the published ones."""
+    if budget == "published":
+        return dict(spec.published_budgets or spec.budgets)
     return {fam: max(1, int(round(steps * budget))) for fam, steps in spec.budgets.items()}
 
 
-def cell_config(spec: TableSpec, algo: str, game: str, budget: float):
-    return make_config(algo, env=game, total_timesteps=budgets_of(spec, budget)[family(algo)])
+def suite_settings(spec: TableSpec, algo: str) -> dict[str, Any]:
+    """The config keys ``algo`` runs with in ``spec``: its own, or the nearest
+    (the first algorithm of its family that has some), less the keys it lacks."""
+    from jaxmarl_core.config import params_of
+
+    own = spec.settings.get(algo)
+    if own is None:
+        kin = [a for a in spec.settings if family(a) == family(algo)]
+        own = spec.settings[kin[0]] if kin else {}
+    accepted = params_of(algo)
+    return {k: v for k, v in own.items() if k in accepted}
 
 
-def _definition(spec: TableSpec, seeds: int, first_seed: int, budget: float) -> dict[str, Any]:
+def cell_config(spec: TableSpec, algo: str, game: str, budget: float | str):
+    return make_config(
+        algo,
+        env=game,
+        total_timesteps=budgets_of(spec, budget)[family(algo)],
+        env_kwargs=dict(spec.game_kwargs.get(game, {})),
+        **suite_settings(spec, algo),
+        **spec.evaluation,
+    )
+
+
+def _definition(
+    spec: TableSpec, seeds: int, first_seed: int, budget: float | str
+) -> dict[str, Any]:
     return {
         "table": spec.name,
         "seeds": seeds,
         "first_seed": first_seed,
-        "budget": float(budget),
+        "budget": budget if budget == "published" else float(budget),
         "budgets": budgets_of(spec, budget),
     }
 
@@ -327,7 +621,8 @@ def _open_out(out: Path, definition: dict[str, Any]) -> None:
                 f"arguments to finish it, or choose another out"
             )
         return
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    # A peer's runs (benchmarks/parity.py) may be there first.
+    if out.exists() and (not out.is_dir() or any(f.name != "peers" for f in out.iterdir())):
         raise ConfigError(f"output directory {str(out)!r} exists and is not a table directory")
     from jaxmarl_core.driver import check_output_dir
 
@@ -338,6 +633,11 @@ def _cell_dir(out: Path, algo: str, game: str) -> Path:
     return out / "runs" / algo / game
 
 
+def _progress_dir(out: Path, algo: str, group: Sequence[str]) -> Path:
+    """Where a program's checkpoints are kept while it runs (gone once its cells are)."""
+    return out / "progress" / algo / "+".join(group)
+
+
 def read_cell(out: Path, algo: str, game: str) -> Cell | None:
     """A finished cell read back from its run directory, or None."""
     from jaxmarl_core.reports import read_run_metrics
@@ -346,19 +646,56 @@ def read_cell(out: Path, algo: str, game: str) -> Cell | None:
     if not (path / "summary.json").is_file():
         return None
     _, metrics = read_run_metrics(path)
-    return _cell(algo, game, metrics["eval_return"], metrics["env_steps"][0])
+    wall = json.loads((path / "summary.json").read_text()).get("wall_seconds", math.nan)
+    return _cell(algo, game, metrics, wall)
 
 
-def _cell(algo: str, game: str, eval_return: np.ndarray, steps: np.ndarray) -> Cell:
+def _cell(algo: str, game: str, metrics: dict[str, np.ndarray], wall_seconds: float) -> Cell:
+    """A cell from its runs' metrics (name -> [S, num_logs])."""
+    eval_return = np.asarray(metrics["eval_return"], np.float64)
+    steps = np.asarray(metrics["env_steps"][0], np.int64)
+    absolute = metrics.get("absolute_return")
     return Cell(
         algo=algo,
         game=game,
         env_steps=int(steps[-1]),
         max_per_seed=np.max(eval_return, axis=1),
         final_per_seed=eval_return[:, -1],
-        curve=np.asarray(eval_return, np.float64),
-        curve_steps=np.asarray(steps, np.int64),
+        curve=eval_return,
+        curve_steps=steps,
+        train_curve=np.asarray(metrics["episode_return"], np.float64),
+        absolute_per_seed=None if absolute is None else np.asarray(absolute, np.float64)[:, -1],
+        wall_seconds=float(wall_seconds),
     )
+
+
+def read_peer_cells(out: Path, games: Sequence[str]) -> dict[tuple[str, str], Cell]:
+    """The peers' runs that ``benchmarks/parity.py`` wrote under ``out/peers``:
+    (``<peer>:<algo>``, game) -> a cell of training returns (every seed file found)."""
+    cells = {}
+    root = out / "peers"
+    if not root.is_dir():
+        return cells
+    for algo_dir in sorted(p for p in root.iterdir() if p.is_dir()):
+        for game in games:
+            files = sorted((algo_dir / game).glob("seed_*.json"))
+            if not files:
+                continue
+            runs = [json.loads(f.read_text()) for f in files]
+            curve = np.array([r["episode_return"] for r in runs], np.float64)
+            nan = np.full(curve.shape, np.nan)
+            cells[(algo_dir.name, game)] = Cell(
+                algo=algo_dir.name,
+                game=game,
+                env_steps=int(runs[0]["env_steps"][-1]),
+                max_per_seed=nan[:, 0],
+                final_per_seed=nan[:, 0],
+                curve=nan,
+                curve_steps=np.asarray(runs[0]["env_steps"], np.int64),
+                train_curve=curve,
+                wall_seconds=float(sum(r["wall_seconds"] for r in runs)),
+            )
+    return cells
 
 
 def _write_cell(
@@ -438,25 +775,33 @@ def _agreed_mask(mask: np.ndarray) -> np.ndarray:
 def run_table(
     name: str | TableSpec,
     seeds: int = 5,
-    budget: float = 1.0,
+    budget: float | str = 1.0,
     algos: Sequence[str] | None = None,
     out: str | Path | None = None,
     first_seed: int = 0,
     batch_games: bool = True,
     progress: bool = False,
     stream: TextIO = sys.stderr,
+    tasks: Sequence[str] | None = None,
 ) -> TableResult:
     """Trains every (algorithm, game) cell of table ``name`` (one of ``TABLES``,
     or a :class:`TableSpec` of one's own) for ``seeds`` seeds.
 
     Args:
         seeds: seeds per cell, ``PRNGKey(first_seed + k)``.
-        budget: scales the table's budgets (environment steps per run).
-        algos: a subset of the algorithms (default: all eleven).
+        budget: scales the table's budgets (environment steps per run);
+            ``'published'``: the published budgets (``spec.published_budgets``).
+        algos: a subset of the algorithms (default: the suite's, or all eleven).
+        tasks: a subset of the table's games (default: all).
         out: the table directory (module docstring); None writes nothing.
         batch_games: train games that differ only in their parameters in one
             program per algorithm (False: one program per game, for comparison).
         progress: one line per finished program on ``stream``.
+
+    A program cut off mid-run (a signal, a lost session) resumes from its last
+    checkpoint (every ``checkpoint_every`` logging steps, under ``out/progress``)
+    when the table runs again with the same ``out``. The peers' runs found under
+    ``out/peers`` (``benchmarks/parity.py``) join the cells as rows of their own.
 
     Every cell equals ``sweep(cell_config(...), [{}], seeds, first_seed)`` (the
     same keys; to float rounding), however the games were batched.
@@ -465,7 +810,7 @@ def run_table(
     from jaxmarl_core.sweeps import sweep
     from jaxmarl_core.train import make_algorithm, schedule
 
-    spec, algos = _check_args(name, seeds, budget, algos)
+    spec, algos, games = _check_args(name, seeds, budget, algos, tasks)
     definition = _definition(spec, seeds, first_seed, budget)
     path = None if out is None else Path(out)
     error = None
@@ -476,7 +821,7 @@ def run_table(
             error = str(err)
     agree(error)
     t0 = time.perf_counter()
-    everything = [(algo, game) for algo in algos for game in spec.games]
+    everything = [(algo, game) for algo in algos for game in games]
     # Process 0 reads the finished cells; every process trains the same rest.
     found = {
         c: read_cell(path, *c) if path is not None and is_writer() else None for c in everything
@@ -498,11 +843,14 @@ def run_table(
         )
     programs = []
     for algo in algos:
-        games = [g for a, g in todo if a == algo]
-        for group in program_groups(games, batch_games):
+        algo_games = [g for a, g in todo if a == algo]
+        for group in program_groups(algo_games, batch_games):
             config = cell_config(spec, algo, group[0], budget)
             params = [make_env(g).params() for g in group] if len(group) > 1 else None
-            result = sweep(config, [{}] * len(group), seeds, first_seed, env_params=params)
+            running = None if path is None else _progress_dir(path, algo, group)
+            result = sweep(
+                config, [{}] * len(group), seeds, first_seed, env_params=params, out=running
+            )
             program = Program(
                 algo,
                 group,
@@ -523,14 +871,18 @@ def run_table(
             sched = schedule(config, make_algorithm(config)[1])
             for g, game in enumerate(group):
                 metrics = {k: v[g] for k, v in result.metrics.items()}
-                cell = _cell(algo, game, metrics["eval_return"], metrics["env_steps"][0])
+                cell = _cell(algo, game, metrics, share["wall_seconds"])
                 cells[(algo, game)] = cell
                 if path is not None and is_writer():
                     cell_cfg = cell_config(spec, algo, game, budget)
                     _write_cell(
                         path, cell_cfg, cell, metrics, seeds, first_seed, sched, share, group
                     )
+            if running is not None and is_writer():
+                shutil.rmtree(path / "progress", ignore_errors=True)
             bar.update(program, budgets[family(algo)] * seeds * len(group))
+    if path is not None and is_writer():
+        cells.update(read_peer_cells(path, games))
     table = TableResult(
         spec=spec,
         seeds=seeds,
@@ -540,6 +892,7 @@ def run_table(
         skipped=skipped,
         wall_seconds=time.perf_counter() - t0,
     )
+    table = table._replace(statistics=suite_statistics(table))
     if path is not None and is_writer():
         write_table_dir(path, table, definition)
     return table
@@ -621,8 +974,14 @@ def table_markdown(table: TableResult) -> str:
                 row.append(f"{_fmt(mean)} ± {_fmt(std)}" + (f" [{pub}]" if pub else ""))
             lines.append(f"| {algo} | " + " | ".join(row) + " |")
         lines.append("")
+    if table.statistics is not None:
+        lines += statistics_markdown(table, table.statistics)
     sources = sorted({p.source for p in spec.published.values()})
-    lines += ["## Published values", ""] + [f"- {s}" for s in sources] + [""]
+    if sources:
+        lines += ["## Published values", ""] + [f"- {s}" for s in sources] + [""]
+    if spec.sources:
+        lines += ["## Settings, budgets and tasks from", ""]
+        lines += [f"- {s}" for s in spec.sources] + [""]
     if table.programs:
         compile_s = sum(p.compile_seconds for p in table.programs)
         run_s = sum(p.run_seconds for p in table.programs)
@@ -685,6 +1044,219 @@ def plot_table(path: Path, table: TableResult) -> None:
         fig.savefig(path, format="png", dpi=100)
 
 
+# ---------------------------------------------------------------------------
+# The field's statistics over a suite's tasks (jaxmarl_core.stats)
+
+
+class SuiteScores(NamedTuple):
+    """Every row's scores on the tasks all rows finished.
+
+    ``rows``: our algorithms (library order), then the peers' rows;
+    ``games``: the tasks every row has; ``final``: row -> float[R, T], the
+    training episodes' return over the last 10% of training per run and task;
+    ``curves``: row -> float[R, T, K], that return at each logging step;
+    ``steps``: int[K]; ``left_out``: rows without every task (not aggregated)."""
+
+    rows: list[str]
+    games: list[str]
+    final: dict[str, np.ndarray]
+    curves: dict[str, np.ndarray]
+    steps: np.ndarray
+    left_out: list[str]
+
+
+def _rows(table: TableResult) -> list[str]:
+    ours = [a for a in list_algos() if any(a == c[0] for c in table.cells)]
+    peers = sorted({a for a, _ in table.cells if ":" in a})
+    return ours + peers
+
+
+def suite_scores(table: TableResult) -> SuiteScores:
+    """The score matrices the statistics are taken over (see :class:`SuiteScores`):
+    rows with a final score on every shared task (a row whose runs ended no
+    training episode in the last 10% has none), curves where every point is
+    finite and on the first row's logging steps."""
+    rows = _rows(table)
+    games = [g for g in table.spec.games if any(g == c[1] for c in table.cells)]
+    shared = [g for g in games if all((r, g) in table.cells for r in rows)]
+    games = shared or games  # the tasks every row has, if any
+    final, curves = {}, {}
+    for r in rows:
+        cells = [table.cells.get((r, g)) for g in games]
+        if any(c is None for c in cells):
+            continue
+        runs = min(c.final_train_per_seed.shape[0] for c in cells)
+        scores = np.stack([c.final_train_per_seed[:runs] for c in cells], axis=1)
+        if not np.all(np.isfinite(scores)):
+            continue
+        final[r] = scores
+        if len({c.train_curve.shape[1] for c in cells}) == 1:
+            curve = np.stack([c.train_curve[:runs] for c in cells], axis=1)
+            if np.all(np.isfinite(curve)):
+                curves[r] = curve
+    steps = table.cells[(next(iter(final)), games[0])].curve_steps if final else np.zeros(0)
+    # One x axis: rows whose curves have other logging steps are left out of the curves.
+    curves = {
+        r: c
+        for r, c in curves.items()
+        if np.array_equal(table.cells[(r, games[0])].curve_steps, steps)
+    }
+    return SuiteScores(rows, games, final, curves, steps, [r for r in rows if r not in final])
+
+
+def _bounds(scores: SuiteScores) -> dict[int, tuple[float, float]]:
+    """Per task, the minimum and maximum over every row's runs, final scores and
+    curves together (marl-eval's convention: over everything logged; the figures
+    take the same); tasks where every value is equal are left out (they map to 0)."""
+    arrays = [*scores.final.values(), *(c.min(axis=2) for c in scores.curves.values())]
+    arrays += [c.max(axis=2) for c in scores.curves.values()]
+    stacked = np.concatenate(arrays, axis=0)
+    low, high = stacked.min(axis=0), stacked.max(axis=0)
+    return {
+        t: (float(lo), float(hi))
+        for t, (lo, hi) in enumerate(zip(low, high, strict=True))
+        if hi > lo
+    }
+
+
+def suite_statistics(table: TableResult, reps: int = 2000) -> dict[str, Any]:
+    """Per task, each row's mean final return with a 95% bootstrap interval (and
+    our rows' absolute metric); across tasks, min-max normalised scores' IQM,
+    mean, median and optimality gap with 95% stratified-bootstrap intervals, and
+    the probability of improvement of every row over every other (rliable, as
+    Gorsane et al. 2022 and Agarwal et al. 2021 prescribe). Plain data."""
+    from jaxmarl_core import stats
+
+    scores = suite_scores(table)
+    interval = lambda v: list(stats.task_interval(np.asarray(v), reps=reps))
+    per_task, absolute, wall = {}, {}, {}
+    for r in scores.rows:
+        per_task[r], absolute[r], wall[r] = {}, {}, {}
+        for g in table.spec.games:
+            cell = table.cells.get((r, g))
+            if cell is None:
+                continue
+            per_task[r][g] = interval(cell.final_train_per_seed)
+            wall[r][g] = cell.wall_seconds
+            if cell.absolute_per_seed is not None:
+                absolute[r][g] = interval(cell.absolute_per_seed)
+    out: dict[str, Any] = {
+        "score": "training episodes' return over the last 10% of training, per run",
+        "interval": "95% bootstrap (rliable), over runs",
+        "per_task": per_task,
+        "absolute_metric": {r: v for r, v in absolute.items() if v},
+        "wall_seconds": wall,
+        "aggregated_tasks": scores.games,
+        "not_aggregated": scores.left_out,
+    }
+    if scores.final:
+        normalised = stats.normalise(scores.final, _bounds(scores))
+        out["aggregates"] = {
+            r: {name: list(v) for name, v in agg.items()}
+            for r, agg in stats.aggregates(normalised, reps=reps).items()
+        }
+        if len(scores.final) > 1:
+            out["probability_of_improvement"] = {
+                f"{x} > {y}": list(v)
+                for (x, y), v in stats.probability_of_improvement(scores.final, reps=reps).items()
+            }
+    return out
+
+
+def _grid(rows: dict[str, dict[str, Any]], games: list[str], fmt) -> list[str]:
+    """A markdown grid: one line per row, one column per game, ``fmt(value)`` in each."""
+    lines = ["| row | " + " | ".join(games) + " |", "|---" * (len(games) + 1) + "|"]
+    for r, row in rows.items():
+        lines.append(
+            f"| {r} | " + " | ".join(fmt(row[g]) if g in row else "" for g in games) + " |"
+        )
+    return lines
+
+
+def statistics_markdown(table: TableResult, statistics: dict[str, Any]) -> list[str]:
+    """``table.md``'s lines for the field's statistics."""
+    games = [g for g in table.spec.games if any(g in v for v in statistics["per_task"].values())]
+    fmt = lambda v: f"{_fmt(v[0])} [{_fmt(v[1])}, {_fmt(v[2])}]"
+    hours = lambda s: f"{s / 3600:.2f}" if math.isfinite(s) else ""
+    lines = [
+        "## Final return per task: mean [95% bootstrap interval] over runs",
+        "",
+        "The training episodes' return over the last 10% of training, the score every "
+        "row (ours and the peers' own trainers) shares.",
+        "",
+        *_grid(statistics["per_task"], games, fmt),
+    ]
+    if statistics["absolute_metric"]:
+        episodes = table.spec.evaluation.get("absolute_episodes", 0)
+        lines += [
+            "",
+            f"## Absolute metric: the best evaluation's greedy policy on {episodes} episodes, "
+            "mean [95% interval]",
+            "",
+            *_grid(statistics["absolute_metric"], games, fmt),
+        ]
+    lines += [
+        "",
+        "## Wall-clock per cell (all seeds, compiling included): CPU-hours",
+        "",
+        *_grid(statistics["wall_seconds"], games, hours),
+    ]
+    if "aggregates" in statistics:
+        left_out = statistics["not_aggregated"]
+        lines += [
+            "",
+            "## Across tasks: min-max normalised final return, point [95% stratified "
+            "bootstrap interval]",
+            "",
+            f"Tasks: {', '.join(statistics['aggregated_tasks'])}"
+            + (f"; not aggregated (missing tasks): {', '.join(left_out)}" if left_out else "")
+            + ".",
+            "",
+            "| row | IQM | mean | median | optimality gap |",
+            "|---|---|---|---|---|",
+        ]
+        for r, agg in statistics["aggregates"].items():
+            names = ("iqm", "mean", "median", "optimality_gap")
+            lines.append(f"| {r} | " + " | ".join(fmt(agg[k]) for k in names) + " |")
+    if "probability_of_improvement" in statistics:
+        lines += ["", "## Probability of improvement P(X > Y) [95% interval]", ""]
+        lines += [f"- {k}: {fmt(v)}" for k, v in statistics["probability_of_improvement"].items()]
+    return lines + [""]
+
+
+def marl_eval_records(table: TableResult) -> list[Any]:
+    """Every run of every cell as a :class:`jaxmarl_core.stats.RunRecord`: our
+    rows' greedy evaluation return at each logging step (the mean of its
+    episodes) and their absolute metric; a peer's training return at each
+    logging step (its trainer does not evaluate), for runs where it is finite."""
+    from jaxmarl_core.stats import RunRecord
+
+    records = []
+    for (row, game), cell in sorted(table.cells.items()):
+        peer = ":" in row
+        curve = cell.train_curve if peer else cell.curve
+        if curve is None:
+            continue
+        env, _, task = game.rpartition(":")
+        for seed in range(curve.shape[0]):
+            if not np.all(np.isfinite(curve[seed])):
+                continue
+            absolute = cell.absolute_per_seed
+            records.append(
+                RunRecord(
+                    env=env or table.spec.name,
+                    task=task,
+                    algo=row,
+                    seed=seed,
+                    steps=cell.curve_steps,
+                    returns=curve[seed][:, None],
+                    absolute=None if absolute is None else absolute[seed : seed + 1],
+                    elapsed=None,
+                )
+            )
+    return records
+
+
 def write_table_dir(out: Path, table: TableResult, definition: dict[str, Any]) -> None:
     """``table.md``, ``table.csv``, ``curves.png`` and ``table.json`` from every
     finished cell (written through a temporary folder, then moved)."""
@@ -700,8 +1272,36 @@ def write_table_dir(out: Path, table: TableResult, definition: dict[str, Any]) -
         "wall_seconds": table.wall_seconds,
         "skipped_cells": [list(c) for c in table.skipped],
     }
+    from jaxmarl_core import stats
+
+    if table.statistics is not None:
+        report["statistics"] = table.statistics
+        report["cells_detail"] = {
+            f"{row} | {game}": {
+                "env_steps": cell.env_steps,
+                "seeds": int(cell.final_train_per_seed.shape[0]),
+                "wall_seconds": cell.wall_seconds,
+                "cpu_hours": cell.wall_seconds / 3600,
+                "final_return_per_seed": cell.final_train_per_seed.tolist(),
+                "absolute_per_seed": None
+                if cell.absolute_per_seed is None
+                else cell.absolute_per_seed.tolist(),
+            }
+            for (row, game), cell in sorted(table.cells.items())
+        }
     with staged(out, last="table.json") as tmp:
         write_csv(tmp / "table.csv", table_rows(table))
         (tmp / "table.md").write_text(table_markdown(table))
         plot_table(tmp / "curves.png", table)
+        records = marl_eval_records(table)
+        if records:
+            (tmp / "marl_eval.json").write_text(json.dumps(stats.marl_eval_json(records)) + "\n")
+        scores = suite_scores(table)
+        if scores.final:
+            stats.write_figures(  # normalised as the statistics are (_bounds)
+                tmp / "figures",
+                scores.final,
+                curves=scores.curves or None,
+                steps=scores.steps if scores.curves else None,
+            )
         (tmp / "table.json").write_text(json.dumps(report, indent=2) + "\n")

@@ -60,6 +60,40 @@ def env_params_of(env) -> Any:
     return env.params() if isinstance(env, MultiAgentEnvironment) else {}
 
 
+class BestPolicy(NamedTuple):
+    """A learner state beside the policy parameters of its best greedy evaluation
+    so far (``config.absolute_episodes > 0``): at the end of training they are
+    re-evaluated on more episodes, the absolute metric of Gorsane et al.,
+    'Towards a Standardised Performance Evaluation Protocol for Cooperative
+    MARL', NeurIPS 2022."""
+
+    learner: Any
+    best_params: Any
+    best_return: chex.Array  # float32[]: that evaluation's mean return
+    logs_done: chex.Array  # int32[]: logging steps (evaluations) so far
+
+    @property
+    def params(self) -> Any:
+        return self.learner.params
+
+
+def keep_best_policy(algo: Algorithm) -> Algorithm:
+    """``algo`` on a :class:`BestPolicy` state; :func:`make_chunk` keeps the best."""
+
+    def init(key: PRNGKey, hparams: HParams) -> BestPolicy:
+        state = algo.init(key, hparams)
+        return BestPolicy(state, state.params, jnp.float32(-jnp.inf), jnp.int32(0))
+
+    def update(state: BestPolicy, hparams: HParams) -> tuple[BestPolicy, Metrics]:
+        learner, metrics = algo.update(state.learner, hparams)
+        return state._replace(learner=learner), metrics
+
+    def act(state: BestPolicy, obs, carry, key):
+        return algo.act(state.learner, obs, carry, key)
+
+    return algo._replace(init=init, update=update, act=act)
+
+
 def make_algorithm(config: Config, env=None, env_params: Any = None) -> tuple[Any, Algorithm]:
     """The config's environment (``env``, or built from the config) and its
     algorithm; with ``env_params`` (possibly traced), on those parameters."""
@@ -68,7 +102,8 @@ def make_algorithm(config: Config, env=None, env_params: Any = None) -> tuple[An
         if not isinstance(env, MultiAgentEnvironment):
             raise ConfigError(f"{env!r} has no environment parameters to replace")
         env = env.with_params(env_params)
-    return env, algo_module(config.algo).make(env, config)
+    algo = algo_module(config.algo).make(env, config)
+    return env, keep_best_policy(algo) if config.absolute_episodes > 0 else algo
 
 
 def schedule(config: Config, algo: Algorithm) -> Schedule:
@@ -96,7 +131,34 @@ def make_chunk(config: Config, env, algo: Algorithm, sched: Schedule) -> Callabl
         metrics["episode_return"] = jnp.where(finished > 0, total / finished, jnp.nan)
         metrics["episodes"] = finished
         metrics["eval_return"] = greedy_return(env, algo, state, eval_key, config.num_eval_episodes)
+        if isinstance(state, BestPolicy):
+            state, metrics["absolute_return"] = absolute_metric(
+                state, metrics["eval_return"], eval_key
+            )
         return state, metrics
+
+    def absolute_metric(
+        state: BestPolicy, eval_return: chex.Array, eval_key: PRNGKey
+    ) -> tuple[BestPolicy, chex.Array]:
+        """Keeps the parameters of the best evaluation; at the last logging step,
+        float32[]: their mean return over ``absolute_episodes`` greedy episodes
+        (NaN before)."""
+        better = eval_return > state.best_return
+        pick = lambda new, old: jnp.where(better, new, old)
+        state = state._replace(
+            best_params=jax.tree.map(pick, state.learner.params, state.best_params),
+            best_return=pick(eval_return, state.best_return),
+            logs_done=state.logs_done + 1,
+        )
+        best = state._replace(learner=state.learner._replace(params=state.best_params))
+        value = jax.lax.cond(
+            state.logs_done == sched.num_logs,
+            lambda: greedy_return(
+                env, algo, best, jax.random.fold_in(eval_key, 1), config.absolute_episodes
+            ),
+            lambda: jnp.float32(jnp.nan),
+        )
+        return state, value
 
     return chunk
 

@@ -1,0 +1,339 @@
+"""The peers' own trainers on a suite's tasks, beside ours: their learning curves
+and wall-clock, written where ``jaxmarl-core table`` reads them as extra rows.
+
+    python benchmarks/parity.py --peer jaxmarl --repo /tmp/jaxmarl-src \\
+        --suite mpe --algos ippo,mappo --tasks jaxmarl:MPE_simple_spread_v3 --seeds 5 \\
+        --budget 1.0 --out tables/mpe --core 1
+
+Each (peer trainer, task, seed) is one process of the peer's own Python
+(``--python``), pinned with ``taskset -c CORE``; it imports the peer's script
+from the checkout where it lies (nothing of the peer is copied into this
+repository), runs its ``make_train`` with the settings of the peer's own
+config file (only ``TOTAL_TIMESTEPS``, ``SEED`` and ``NUM_SEEDS`` are set, and
+the environment), and records every value the script logs through ``wandb``
+(a recorder stands in for ``wandb``; its logging is a host callback in the
+script, so its cost stays in the peer's time). The per-update returns are
+averaged over the same number of logging intervals as our runs (``num_logs``)
+and written to ``OUT/peers/<peer>:<algo>/<task>/seed_<k>.json``; a seed whose
+file exists is skipped, so a re-run finishes the rest.
+
+Returns are converted to our units: JaxMARL's ``MPELogWrapper`` multiplies
+every agent's reward by the number of agents ("as per the on-policy
+codebase"), ours reports the mean over agents, so its returns are divided by
+the number of agents (``units`` in each file says so). SMAX's win rate is
+recorded where the script logs it.
+"""
+
+# Only the standard library at the top: the workers run under the peer's Python.
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import types
+from pathlib import Path
+from typing import NamedTuple
+
+
+class PeerTrainer(NamedTuple):
+    """A peer's trainer: its script and config (relative to the checkout), the
+    key its logged dict carries the return under, and how the metric scales to
+    ours (divide by the number of agents, or not)."""
+
+    script: str
+    config: str
+    return_key: str
+    per_agent_times_n: bool
+    win_key: str | None = None
+
+
+# JaxMARL snapshot c793d09 (jaxmarl 0.2.0): baselines/IPPO and baselines/MAPPO.
+JAXMARL = {
+    ("ippo", "mpe"): PeerTrainer(
+        "baselines/IPPO/ippo_ff_mpe.py",
+        "baselines/IPPO/config/ippo_ff_mpe.yaml",
+        "returned_episode_returns",
+        per_agent_times_n=True,
+    ),
+    ("mappo", "mpe"): PeerTrainer(
+        "baselines/MAPPO/mappo_rnn_mpe.py",
+        "baselines/MAPPO/config/mappo_homogenous_rnn_mpe.yaml",
+        "returns",
+        per_agent_times_n=True,
+    ),
+    ("ippo", "smax"): PeerTrainer(
+        "baselines/IPPO/ippo_rnn_smax.py",
+        "baselines/IPPO/config/ippo_rnn_smax.yaml",
+        "returns",
+        per_agent_times_n=False,
+        win_key="win_rate",
+    ),
+    ("mappo", "smax"): PeerTrainer(
+        "baselines/MAPPO/mappo_rnn_smax.py",
+        "baselines/MAPPO/config/mappo_homogenous_rnn_smax.yaml",
+        "returns",
+        per_agent_times_n=False,
+        win_key="win_rate",
+    ),
+}
+PEERS = {"jaxmarl": JAXMARL}
+# Our task names in each suite -> the peer's ENV_NAME (and map, for SMAX).
+TASKS = {
+    "mpe": {
+        "jaxmarl:MPE_simple_spread_v3": "MPE_simple_spread_v3",
+        "jaxmarl:MPE_simple_reference_v3": "MPE_simple_reference_v3",
+        "jaxmarl:MPE_simple_speaker_listener_v4": "MPE_simple_speaker_listener_v4",
+    },
+    "smax": {
+        f"jaxmarl:smax-{m}": f"HeuristicEnemySMAX/{m}"
+        for m in ("3m", "2s3z", "3s5z", "6h_vs_8z", "5m_vs_6m", "3s5z_vs_3s6z")
+    },
+}
+
+
+class Recorder(types.ModuleType):
+    """Stands in for ``wandb``: keeps every dict logged, as floats."""
+
+    def __init__(self) -> None:
+        super().__init__("wandb")
+        self.records: list[dict] = []
+
+    def log(self, data: dict, *args, **kwargs) -> None:
+        import numpy as np
+
+        flat = {}
+        for key, value in data.items():
+            try:
+                flat[key] = float(np.mean(np.asarray(value)))
+            except (TypeError, ValueError):
+                continue
+        self.records.append(flat)
+
+    def init(self, *args, **kwargs) -> None:
+        return None
+
+
+def check_peer(peer: str, repo: str | None, algos: list[str], suite: str) -> list[str]:
+    """The peer's files this run needs; exits with one line naming what is missing."""
+    if peer not in PEERS:
+        sys.exit(f"parity: unknown peer {peer!r}; peers: {', '.join(PEERS)}")
+    if not repo or not Path(repo).is_dir():
+        sys.exit(f"parity: the {peer} checkout {repo!r} is missing; give --repo PATH")
+    unknown = [a for a in algos if (a, suite) not in PEERS[peer]]
+    if unknown:
+        known = sorted({a for a, s in PEERS[peer] if s == suite})
+        sys.exit(
+            f"parity: {peer} has no trainer here for {', '.join(unknown)} on suite {suite!r}; "
+            f"known: {', '.join(known) or '(none)'}"
+        )
+    missing = [
+        str(Path(repo) / f)
+        for a in algos
+        for f in (PEERS[peer][(a, suite)].script, PEERS[peer][(a, suite)].config)
+        if not (Path(repo) / f).is_file()
+    ]
+    if missing:
+        sys.exit(f"parity: the {peer} checkout lacks {', '.join(missing)}")
+    return algos
+
+
+def worker(
+    repo: str, peer: str, algo: str, suite: str, task: str, seed: int, steps: int, logs: int
+) -> dict:
+    """One seed of the peer's trainer; returns the record written for it."""
+    import importlib.util
+
+    import jax
+    import numpy as np
+
+    trainer = PEERS[peer][(algo, suite)]
+    recorder = Recorder()
+    sys.modules["wandb"] = recorder
+    if "hydra" not in sys.modules:  # the script is a hydra entry point; main is not called
+        try:
+            import hydra  # noqa: F401
+        except ImportError:
+            stand_in = types.ModuleType("hydra")
+            stand_in.main = lambda **k: lambda f: f
+            sys.modules["hydra"] = stand_in
+    script = Path(repo) / trainer.script
+    spec = importlib.util.spec_from_file_location(script.stem, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    config = read_config(Path(repo) / trainer.config)
+    # As ours: whole updates, a whole number of them per logging interval.
+    steps_per_update = config["NUM_ENVS"] * config["NUM_STEPS"]
+    per_log = max(1, steps // steps_per_update // logs)
+    logs = min(logs, steps // steps_per_update)
+    env_name, _, map_name = TASKS[suite][task].partition("/")
+    if map_name:  # SMAX: the scenario is the config's MAP_NAME
+        config["MAP_NAME"] = map_name
+    config.update(
+        ENV_NAME=env_name,
+        TOTAL_TIMESTEPS=per_log * logs * steps_per_update,
+        SEED=seed,
+        NUM_SEEDS=1,
+    )
+    config.setdefault("ENV_KWARGS", {})
+    settings = {k: v for k, v in config.items() if k.isupper()}
+    train = jax.jit(module.make_train(config))
+    key = jax.random.PRNGKey(seed)
+    t0 = time.perf_counter()
+    compiled = train.lower(key).compile()
+    compile_seconds = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    jax.block_until_ready(compiled(key))
+    train_seconds = time.perf_counter() - t0
+    import jaxmarl
+
+    num_agents = (
+        jaxmarl.make(config["ENV_NAME"], **config["ENV_KWARGS"]).num_agents
+        if trainer.per_agent_times_n
+        else 1
+    )
+    scale = 1.0 / num_agents
+    per_update = np.array([r[trainer.return_key] for r in recorder.records]) * scale
+    updates = len(per_update)
+    if updates != per_log * logs:
+        raise RuntimeError(f"the script logged {updates} updates, not {per_log * logs}")
+    # nanmean: an update in which no episode ended logs NaN (SMAX's masked means).
+    returns = np.nanmean(per_update.reshape(logs, per_log), axis=1)
+    record = {
+        "peer": peer,
+        "algo": f"{peer}:{algo}",
+        "suite": suite,
+        "task": task,
+        "seed": seed,
+        "env_steps": [int((i + 1) * per_log * steps_per_update) for i in range(len(returns))],
+        "episode_return": [float(x) for x in returns],
+        "updates": updates,
+        "env_steps_total": updates * steps_per_update,
+        "compile_seconds": compile_seconds,
+        "train_seconds": train_seconds,
+        "wall_seconds": compile_seconds + train_seconds,
+        "units": (
+            f"{trainer.return_key} logged by the script, divided by the {num_agents} "
+            "agents (its log wrapper multiplies each reward by the number of agents)"
+            if trainer.per_agent_times_n
+            else f"{trainer.return_key} logged by the script"
+        ),
+        "script": trainer.script,
+        "config": trainer.config,
+        "settings": settings,
+    }
+    if trainer.win_key is not None:
+        wins = np.array([r[trainer.win_key] for r in recorder.records])
+        record["win_rate"] = [float(x) for x in np.nanmean(wins.reshape(logs, per_log), axis=1)]
+    return record
+
+
+def read_config(path: Path) -> dict:
+    """The peer's config as its script sees it: OmegaConf reads YAML 1.2
+    numbers (``2e-3`` is a float there, a string to PyYAML)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(OmegaConf.load(path))
+
+
+def seed_path(out: Path, peer: str, algo: str, task: str, seed: int) -> Path:
+    return out / "peers" / f"{peer}:{algo}" / task / f"seed_{seed}.json"
+
+
+def commit_of(repo: str) -> str:
+    try:
+        return subprocess.run(
+            ["git", "-C", repo, "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--peer", default="jaxmarl")
+    parser.add_argument("--repo", help="the peer's checkout")
+    parser.add_argument("--python", default=sys.executable, help="the peer's Python")
+    parser.add_argument("--suite", default="mpe")
+    parser.add_argument("--algos", default="ippo")
+    parser.add_argument("--tasks", default="jaxmarl:MPE_simple_spread_v3")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--budget", type=float, default=1.0, help="fraction of 1e7 env steps")
+    parser.add_argument("--num-logs", type=int, default=50)
+    parser.add_argument("--core", type=int, default=None, help="pin each worker to this core")
+    parser.add_argument("--out", help="the table directory (OUT/peers/...)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(**json.loads(args.worker))))
+        return
+    if not args.out:
+        sys.exit("parity: give --out, the table directory the peers' rows go into")
+    if args.suite not in TASKS:
+        sys.exit(f"parity: unknown suite {args.suite!r}; suites: {', '.join(TASKS)}")
+    algos = check_peer(args.peer, args.repo, args.algos.split(","), args.suite)
+    tasks = args.tasks.split(",")
+    unknown = [t for t in tasks if t not in TASKS[args.suite]]
+    if unknown:
+        sys.exit(
+            f"parity: unknown task {unknown[0]!r} in suite {args.suite}; "
+            f"tasks: {', '.join(TASKS[args.suite])}"
+        )
+    out = Path(args.out)
+    steps = int(round(1e7 * args.budget))
+    commit = commit_of(args.repo)
+    for algo in algos:
+        for task in tasks:
+            for seed in range(args.first_seed, args.first_seed + args.seeds):
+                path = seed_path(out, args.peer, algo, task, seed)
+                if path.is_file():
+                    print(f"parity: {path} was done before", file=sys.stderr)
+                    continue
+                job = dict(
+                    repo=args.repo,
+                    peer=args.peer,
+                    algo=algo,
+                    suite=args.suite,
+                    task=task,
+                    seed=seed,
+                    steps=steps,
+                    logs=args.num_logs,
+                )
+                cmd = [args.python, __file__, "--worker", json.dumps(job)]
+                if args.core is not None:
+                    cmd = ["taskset", "-c", str(args.core), *cmd]
+                done = subprocess.run(cmd, capture_output=True, text=True)
+                if done.returncode != 0:
+                    sys.exit(
+                        f"parity: {args.peer}:{algo} on {task} seed {seed} failed:\n"
+                        + done.stderr[-3000:]
+                    )
+                record = json.loads(done.stdout.strip().splitlines()[-1])
+                record.update(
+                    commit=commit,
+                    budget=args.budget,
+                    machine=platform.processor() or platform.machine(),
+                    core=args.core,
+                    load_at_start=os.getloadavg()[0],
+                )
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_text(json.dumps(record, indent=1) + "\n")
+                tmp.replace(path)
+                print(
+                    f"parity: {args.peer}:{algo} {task} seed {seed}: final return "
+                    f"{record['episode_return'][-1]:.2f}, {record['train_seconds']:.0f} s "
+                    f"training, {record['compile_seconds']:.1f} s compiling",
+                    file=sys.stderr,
+                )
+
+
+if __name__ == "__main__":
+    main()
