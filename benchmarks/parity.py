@@ -4,6 +4,8 @@ and wall-clock, written where ``jaxmarl-core table`` reads them as extra rows.
     python benchmarks/parity.py --peer jaxmarl --repo /tmp/jaxmarl-src \\
         --suite mpe --algos ippo,mappo --tasks jaxmarl:MPE_simple_spread_v3 --seeds 5 \\
         --budget 1.0 --out tables/mpe --core 1
+    jaxmarl-core table mpe algos=ippo tasks=jaxmarl:MPE_simple_spread_v3 out=tables/mpe
+    python benchmarks/parity.py --suite mpe --record tables/mpe   # into benchmarks/results
 
 Each (peer trainer, task, seed) is one process of the peer's own Python
 (``--python``), pinned with ``taskset -c CORE``; it imports the peer's script
@@ -255,6 +257,47 @@ def commit_of(repo: str) -> str:
         return "unknown"
 
 
+def record_tables(tables: list[str], name: str, results: Path) -> Path:
+    """Copies finished table directories' results into ``results``:
+    ``parity-<name>-cpu.json`` (per table: its definition, statistics, every
+    cell's per-run scores, seeds, env steps and wall-clock, the machine),
+    ``parity-<name>-cpu/<budget>/`` (table.md, curves.png, figures/,
+    marl_eval.json)."""
+    import shutil
+
+    report = {
+        "suite": name,
+        "machine": {
+            "processor": platform.processor() or platform.machine(),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+        },
+        "tables": [],
+    }
+    for table in map(Path, tables):
+        found = table / "table.json"
+        if not found.is_file():
+            sys.exit(f"parity: {table} is not a finished table directory (no table.json)")
+        data = json.loads(found.read_text())
+        label = f"budget-{data['budget']}"
+        target = results / f"parity-{name}-cpu" / label
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        for item in ("table.md", "curves.png", "marl_eval.json", "figures"):
+            source = table / item
+            if source.is_dir():
+                shutil.copytree(source, target / item)
+            elif source.is_file():
+                shutil.copy2(source, target / item)
+        peers = sorted((table / "peers").glob("*/*/seed_*.json"))
+        data["peer_runs"] = [json.loads(p.read_text()) for p in peers]
+        data["files"] = str(target.relative_to(results))
+        report["tables"].append(data)
+    path = results / f"parity-{name}-cpu.json"
+    path.write_text(json.dumps(report, indent=1) + "\n")
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--peer", default="jaxmarl")
@@ -269,10 +312,19 @@ def main() -> None:
     parser.add_argument("--num-logs", type=int, default=50)
     parser.add_argument("--core", type=int, default=None, help="pin each worker to this core")
     parser.add_argument("--out", help="the table directory (OUT/peers/...)")
+    parser.add_argument(
+        "--record",
+        nargs="+",
+        metavar="TABLE_DIR",
+        help="copy these finished tables' results into benchmarks/results (named --suite)",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(**json.loads(args.worker))))
+        return
+    if args.record:
+        print(record_tables(args.record, args.suite, Path(__file__).parent / "results"))
         return
     if not args.out:
         sys.exit("parity: give --out, the table directory the peers' rows go into")

@@ -939,6 +939,22 @@ def table_rows(table: TableResult) -> list[dict[str, Any]]:
     return rows
 
 
+def _budget_line(table: TableResult) -> str:
+    """Whether the table ran at the published budgets, and if not at what share."""
+    published = dict(table.spec.published_budgets or table.spec.budgets)
+    below = {k: v / published[k] for k, v in table.budgets.items() if v < published[k]}
+    if not below:
+        return "The published budgets (or more)."
+    return (
+        "Below the published budgets: "
+        + ", ".join(
+            f"{k.replace('_', '-')} {table.budgets[k]:,} of {published[k]:,} ({share:.3g}x)"
+            for k, share in below.items()
+        )
+        + "."
+    )
+
+
 def table_markdown(table: TableResult) -> str:
     """``table.md``: two grids (algorithms x games), the maximum and the final
     greedy return, mean ± std over seeds, the published value in brackets."""
@@ -951,6 +967,7 @@ def table_markdown(table: TableResult) -> str:
         f"{table.seeds} seeds per cell; budgets (environment steps per run): "
         + ", ".join(f"{k.replace('_', '-')} {v:,}" for k, v in table.budgets.items())
         + ".",
+        _budget_line(table),
         spec.note,
         "",
     ]
@@ -1176,7 +1193,7 @@ def _grid(rows: dict[str, dict[str, Any]], games: list[str], fmt) -> list[str]:
 def statistics_markdown(table: TableResult, statistics: dict[str, Any]) -> list[str]:
     """``table.md``'s lines for the field's statistics."""
     games = [g for g in table.spec.games if any(g in v for v in statistics["per_task"].values())]
-    fmt = lambda v: f"{_fmt(v[0])} [{_fmt(v[1])}, {_fmt(v[2])}]"
+    fmt = lambda v: f"{v[0]:.4g} [{v[1]:.4g}, {v[2]:.4g}]"
     hours = lambda s: f"{s / 3600:.2f}" if math.isfinite(s) else ""
     lines = [
         "## Final return per task: mean [95% bootstrap interval] over runs",
@@ -1274,6 +1291,7 @@ def write_table_dir(out: Path, table: TableResult, definition: dict[str, Any]) -
     }
     from jaxmarl_core import stats
 
+    report["published_budgets"] = dict(table.spec.published_budgets or table.spec.budgets)
     if table.statistics is not None:
         report["statistics"] = table.statistics
         report["cells_detail"] = {
