@@ -389,7 +389,8 @@ def summarize(
     training rate after compilation (all seeds' steps over ``train_seconds``);
     ``env_steps_per_second_with_compile`` divides by ``wall_seconds``, the whole
     time including compilation and writing; for a resumed run all times add up
-    over its ``sessions``."""
+    over its ``sessions``. With ``absolute_episodes``, also the absolute metric
+    per seed (``absolute_return_*``)."""
     final = final_train_return(metrics["episode_return"])
     final_eval = metrics["eval_return"][:, -1]
 
@@ -402,6 +403,14 @@ def summarize(
         return float(fn(xs)) if xs.size else None
 
     steps = seeds * sched.env_steps
+    absolute = {}
+    if "absolute_return" in metrics:  # config.absolute_episodes > 0
+        values = metrics["absolute_return"][:, -1]
+        absolute = {
+            "absolute_return_mean": stat(np.mean, values),
+            "absolute_return_std": stat(np.std, values),
+            "absolute_return_per_seed": clean(values),
+        }
     return {
         "algo": config.algo,
         "env": config.env_name,
@@ -414,6 +423,7 @@ def summarize(
         "final_eval_return_mean": stat(np.mean, final_eval),
         "final_eval_return_std": stat(np.std, final_eval),
         "final_eval_return_per_seed": clean(final_eval),
+        **absolute,
         "env_steps_per_second": steps / timing["train_seconds"],
         "env_steps_per_second_with_compile": steps / timing["wall_seconds"],
         "train_seconds": timing["train_seconds"],

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import functools
+from types import SimpleNamespace
 
 import chex
 import jax
@@ -160,13 +161,25 @@ def test_gradient_over_chunks_of_environments_is_the_minibatch_gradient(recurren
         for rows in (1, 10**9):
             with pytest.MonkeyPatch.context() as patch:
                 patch.setattr(actor_critic, "CPU_CHUNK_ROWS", rows)
-                assert actor_critic.envs_per_chunk(b) == (1 if rows == 1 else 8)
+                patch.setattr(actor_critic, "RECURRENT_MIN_STEP_ROWS", 0)
+                assert actor_critic.envs_per_chunk(b, recurrent) == (1 if rows == 1 else 8)
                 grads[rows] = jax.jit(functools.partial(actor_critic.gradient, setup))(
                     state.params, b, hparams
                 )
         chex.assert_trees_all_close(grads[1], grads[10**9], rtol=1e-4, atol=1e-6)
     # Precondition of the masked case: its chunks hold different numbers of samples.
     assert not np.isclose(float(jnp.sum(masked.mask[:, 1])), float(jnp.sum(masked.mask[:, 2])))
+
+
+def test_a_recurrent_minibatch_of_few_rows_per_step_is_one_chunk():
+    """Chunks of a recurrent minibatch would run its GRU steps in sequence on a
+    few rows each: below RECURRENT_MIN_STEP_ROWS rows per step, one chunk."""
+    mask = jnp.ones((128, 4, 3))  # T x envs x agents: 12 rows per step
+    batch = SimpleNamespace(mask=mask)
+    assert actor_critic.envs_per_chunk(batch, recurrent=False) == 1  # 384 rows per env
+    assert actor_critic.envs_per_chunk(batch, recurrent=True) == 4
+    wide = SimpleNamespace(mask=jnp.ones((128, 64, 2)))  # 128 rows per step
+    assert actor_critic.envs_per_chunk(wide, recurrent=True) == 2
 
 
 def test_minibatches_split_environments_into_whole_sequences():
