@@ -171,15 +171,18 @@ def test_gradient_over_chunks_of_environments_is_the_minibatch_gradient(recurren
     assert not np.isclose(float(jnp.sum(masked.mask[:, 1])), float(jnp.sum(masked.mask[:, 2])))
 
 
-def test_a_recurrent_minibatch_of_few_rows_per_step_is_one_chunk():
-    """Chunks of a recurrent minibatch would run its GRU steps in sequence on a
-    few rows each: below RECURRENT_MIN_STEP_ROWS rows per step, one chunk."""
-    mask = jnp.ones((128, 4, 3))  # T x envs x agents: 12 rows per step
-    batch = SimpleNamespace(mask=mask)
-    assert actor_critic.envs_per_chunk(batch, recurrent=False) == 1  # 384 rows per env
-    assert actor_critic.envs_per_chunk(batch, recurrent=True) == 4
-    wide = SimpleNamespace(mask=jnp.ones((128, 64, 2)))  # 128 rows per step
-    assert actor_critic.envs_per_chunk(wide, recurrent=True) == 2
+def test_a_recurrent_chunk_holds_enough_rows_per_step():
+    """Each chunk of a recurrent minibatch runs its T GRU steps in sequence: a
+    chunk holds at least RECURRENT_MIN_STEP_ROWS (64) rows per step where the
+    minibatch has them, however many rows that makes in all."""
+    small = SimpleNamespace(mask=jnp.ones((128, 4, 3)))  # T x envs x agents: 12 per step
+    assert actor_critic.envs_per_chunk(small, recurrent=False) == 1  # 384 rows per env
+    assert actor_critic.envs_per_chunk(small, recurrent=True) == 4  # all of them
+    wide = SimpleNamespace(mask=jnp.ones((128, 64, 2)))
+    assert actor_critic.envs_per_chunk(wide, recurrent=False) == 2  # 512 rows
+    assert actor_critic.envs_per_chunk(wide, recurrent=True) == 32  # 64 rows per step
+    short = SimpleNamespace(mask=jnp.ones((10, 512, 2)))  # 25 envs fit 512 rows
+    assert actor_critic.envs_per_chunk(short, recurrent=True) == 32  # a divisor of 512
 
 
 def test_minibatches_split_environments_into_whole_sequences():

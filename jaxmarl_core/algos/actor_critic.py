@@ -817,18 +817,19 @@ def envs_per_chunk(batch: Batch, recurrent: bool = False) -> int:
     """Environments per gradient chunk of ``batch`` [T, B, N]: on a CPU the most
     (dividing B, at least one) whose T x envs x N rows stay within
     ``CPU_CHUNK_ROWS``; on an accelerator all B (one chunk). A recurrent
-    learner whose minibatch has fewer than ``RECURRENT_MIN_STEP_ROWS`` rows per
-    step (B x N) takes it in one chunk: its GRU scans the T steps one after the
-    other, so chunks multiply the number of steps that run in sequence, each on
-    a handful of rows (recurrent MAPPO on MPE with JaxMARL's settings, 4
-    environments x 3 agents per minibatch: 1.8-2.0k env steps/s in one chunk
-    against 0.6-1.0k in four, one core shared with another run)."""
+    learner's chunk holds at least ``RECURRENT_MIN_STEP_ROWS`` rows per step
+    (envs x N, as far as B allows): its GRU scans the T steps one after the
+    other, so each chunk runs T steps in sequence, and chunks of a handful of
+    rows per step spend their time on the steps, not the rows (recurrent MAPPO
+    on MPE with JaxMARL's settings, 4 environments x 3 agents per minibatch and
+    T = 128: 1.8-2.0k env steps/s in one chunk against 0.6-1.0k in four
+    chunks of one environment, one core shared with another run)."""
     steps, envs, agents = batch.mask.shape
     if jax.default_backend() != "cpu":
         return envs
-    if recurrent and envs * agents < RECURRENT_MIN_STEP_ROWS:
-        return envs
     fits = max(1, CPU_CHUNK_ROWS // (steps * agents))
+    if recurrent:
+        fits = max(fits, -(-RECURRENT_MIN_STEP_ROWS // agents))
     return max(e for e in range(1, min(fits, envs) + 1) if envs % e == 0)
 
 
