@@ -269,6 +269,16 @@ def aggregates(
     }
 
 
+def improvement_probability(scores_x: np.ndarray, scores_y: np.ndarray) -> float:
+    """rliable's ``metrics.probability_of_improvement``, vectorised: per task the
+    share of (run of X, run of Y) pairs in which X scores more, ties counting one
+    half (the Mann-Whitney U statistic over ``R_x * R_y``, which rliable takes
+    from scipy one task at a time, 21 s a pair at 2000 resamples on this
+    project's CPU), averaged over tasks. float[R_x, T], float[R_y, T] -> float."""
+    x, y = scores_x[:, None, :], scores_y[None, :, :]
+    return float(np.mean((x > y).mean(axis=(0, 1)) + 0.5 * (x == y).mean(axis=(0, 1))))
+
+
 def probability_of_improvement(
     scores: Mapping[str, np.ndarray], reps: int = 2000, seed: int = 0
 ) -> dict[tuple[str, str], Interval]:
@@ -295,7 +305,7 @@ def probability_of_improvement(
     with _seeded_global_rng(seed):
         points, intervals = rly.get_interval_estimates(
             pairs,
-            metrics.probability_of_improvement,
+            improvement_probability,
             reps=reps,
             confidence_interval_size=CONFIDENCE,
         )

@@ -626,7 +626,8 @@ def _open_out(out: Path, definition: dict[str, Any]) -> None:
         raise ConfigError(f"output directory {str(out)!r} exists and is not a table directory")
     from jaxmarl_core.driver import check_output_dir
 
-    check_output_dir(out)
+    # Writable? (With only the peers' runs there, through ``runs``, which is not yet.)
+    check_output_dir(out / "runs" if out.is_dir() and any(out.iterdir()) else out)
 
 
 def _cell_dir(out: Path, algo: str, game: str) -> Path:
@@ -849,7 +850,13 @@ def run_table(
             params = [make_env(g).params() for g in group] if len(group) > 1 else None
             running = None if path is None else _progress_dir(path, algo, group)
             result = sweep(
-                config, [{}] * len(group), seeds, first_seed, env_params=params, out=running
+                config,
+                [{}] * len(group),
+                seeds,
+                first_seed,
+                env_params=params,
+                out=running,
+                progress=progress,  # says when a program resumes from its checkpoint
             )
             program = Program(
                 algo,

@@ -143,7 +143,7 @@ def make_chunk(config: Config, env, algo: Algorithm, sched: Schedule) -> Callabl
         """Keeps the parameters of the best evaluation; at the last logging step,
         float32[]: their mean return over ``absolute_episodes`` greedy episodes
         (NaN before)."""
-        better = eval_return > state.best_return
+        better = eval_return >= state.best_return  # the latest of equals, as Mava's ff_ippo
         pick = lambda new, old: jnp.where(better, new, old)
         state = state._replace(
             best_params=jax.tree.map(pick, state.learner.params, state.best_params),

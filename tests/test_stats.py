@@ -16,6 +16,7 @@ from jaxmarl_core.stats import (
     Interval,
     RunRecord,
     aggregates,
+    improvement_probability,
     marl_eval_json,
     normalise,
     performance_profiles,
@@ -259,3 +260,20 @@ def test_write_figures_writes_the_files_it_returns(tmp_path):
     single = write_figures(tmp_path / "one", {"ippo": scores["ippo"]}, reps=50)
     assert sorted(p.stem for p in single) == sorted(["aggregates", "performance_profiles"] * 2)
     assert all(p.exists() for p in single)
+
+
+def test_the_vectorised_improvement_probability_is_rliables():
+    """The metric the intervals are taken of equals rliable's own (scipy's
+    Mann-Whitney U per task), ties and identical runs included."""
+    from rliable import metrics
+
+    rng = np.random.default_rng(3)
+    cases = [
+        (rng.normal(size=(5, 3)), rng.normal(size=(4, 3))),
+        (np.round(rng.normal(size=(6, 2))), np.round(rng.normal(size=(6, 2)))),  # ties
+        (np.ones((3, 2)), np.ones((3, 2))),  # identical: 0.5
+    ]
+    for x, y in cases:
+        assert improvement_probability(x, y) == pytest.approx(
+            metrics.probability_of_improvement(x, y), abs=1e-12
+        )

@@ -155,7 +155,7 @@ def test_a_rerun_trains_only_the_unfinished_cells(batched, tmp_path):
 
 def test_table_command_errors(capsys, tmp_path):
     assert main(["table", "nope"]) == 2
-    assert "unknown table 'nope'; tables: matrix, lbf" in capsys.readouterr().err
+    assert "unknown table 'nope'; tables: matrix, lbf, mpe, smax, mava\n" in capsys.readouterr().err
     assert main(["table", "matrix", "algos=vdn,xx", f"out={tmp_path / 't'}"]) == 2
     assert "unknown xx" in capsys.readouterr().err
     assert main(["table", "matrix", "budget=0", f"out={tmp_path / 't'}"]) == 2

@@ -1,0 +1,461 @@
+"""Benchmark suites: the absolute metric, the suites' definitions, bad input, the
+peers' runs as rows, a table resumed in the middle of a program, and
+``benchmarks/parity.py``'s checks. Tiny budgets only."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import chex
+import jax
+import numpy as np
+import pytest
+from memory_game import MemoryGame
+
+from jaxmarl_core import make_config, make_train, stats, tables
+from jaxmarl_core.chunks import RunStopped, _StallWatch
+from jaxmarl_core.cli import main
+from jaxmarl_core.config import ConfigError, params_of
+from jaxmarl_core.envs import registry
+from jaxmarl_core.tables import (
+    EPYMARL_BUDGETS,
+    PROTOCOL,
+    TABLES,
+    TableSpec,
+    _check_args,
+    budgets_of,
+    cell_config,
+    read_cell,
+    run_table,
+    suite_settings,
+)
+from jaxmarl_core.train import BestPolicy, greedy_return, make_algorithm, make_chunk, schedule
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# ---------------------------------------------------------------------------
+# The absolute metric
+
+# The memory game draws a cue per episode, so a feed-forward policy's greedy
+# return depends on the evaluation key and moves between logging steps.
+ABSOLUTE = {
+    "ippo": dict(total_timesteps=1536, num_envs=4, rollout_length=16, hidden_size=16),
+    "vdn": dict(
+        total_timesteps=1200,
+        num_envs=4,
+        learning_starts=100,
+        batch_size=16,
+        buffer_size=500,
+        hidden_size=16,
+    ),
+}
+LOGS, EPISODES = 6, 16
+
+
+def _absolute_config(algo: str, absolute_episodes: int):
+    return make_config(
+        algo,
+        env=MemoryGame(2, 3),
+        num_logs=LOGS,
+        num_eval_episodes=4,
+        absolute_episodes=absolute_episodes,
+        **ABSOLUTE[algo],
+    )
+
+
+def _with_params(state: BestPolicy, params) -> BestPolicy:
+    return state._replace(learner=state.learner._replace(params=params))
+
+
+# Seeds whose last greedy policy's return depends on the episodes' cues (a VDN
+# whose agents pick different actions earns 0.5 whatever the cue).
+@pytest.mark.parametrize("algo, seed", [("ippo", 0), ("vdn", 1)])
+def test_the_absolute_metric_re_evaluates_the_best_evaluations_policy(algo, seed):
+    config = _absolute_config(algo, EPISODES)
+    key = jax.random.PRNGKey(seed)
+    out = jax.device_get(jax.jit(make_train(config))(key))
+    absolute, evals = out.metrics["absolute_return"], out.metrics["eval_return"]
+    assert absolute.shape == (LOGS,)
+    assert np.all(np.isnan(absolute[:-1])) and np.isfinite(absolute[-1])
+    assert isinstance(out.state, BestPolicy)
+    assert int(out.state.logs_done) == LOGS
+    assert float(out.state.best_return) == np.max(evals)
+
+    # The last value, computed here: the kept parameters on the last evaluation
+    # key folded with 1 (train.py's run: init key, then one eval key per step).
+    env, learner = make_algorithm(config)
+    _, eval_key = jax.random.split(key)
+    last_key = jax.random.split(eval_key, LOGS)[-1]
+    evaluate = jax.jit(lambda s, k: greedy_return(env, learner, s, k, EPISODES))
+    best = _with_params(out.state, out.state.best_params)
+    assert float(evaluate(best, jax.random.fold_in(last_key, 1))) == absolute[-1]
+    # ...which that key decides: the last evaluation key itself gives another value.
+    assert float(evaluate(best, last_key)) != absolute[-1]
+
+    # Off, the same training: no absolute_return, the same evaluations, bit for bit.
+    off = jax.device_get(jax.jit(make_train(_absolute_config(algo, 0)))(key))
+    assert "absolute_return" not in off.metrics
+    assert not isinstance(off.state, BestPolicy)
+    np.testing.assert_array_equal(off.metrics["eval_return"], evals)
+    chex.assert_trees_all_equal(off.state.params, out.state.learner.params)
+
+
+def test_the_kept_parameters_are_those_of_the_best_evaluation():
+    """The chunk replayed one logging step at a time: the parameters kept are the
+    learner's at the step whose evaluation was the best (this seed has one best,
+    before the end), not the last ones."""
+    config = _absolute_config("ippo", EPISODES)
+    env, algo = make_algorithm(config)
+    sched = schedule(config, algo)
+    chunk = jax.jit(make_chunk(config, env, algo, sched))
+    init_key, eval_key = jax.random.split(jax.random.PRNGKey(0))
+    state = algo.init(init_key, config.hparams)
+    params, evals = [], []
+    for k in jax.random.split(eval_key, sched.num_logs):
+        state, metrics = chunk(state, config.hparams, k)
+        params.append(jax.device_get(state.learner.params))
+        evals.append(float(metrics["eval_return"]))
+    best = int(np.argmax(evals))
+    assert evals.count(evals[best]) == 1 and best < LOGS - 1
+    assert float(state.best_return) == max(evals)
+    chex.assert_trees_all_close(
+        jax.device_get(state.best_params), params[best], rtol=1e-6, atol=1e-6
+    )
+    with pytest.raises(AssertionError):
+        chex.assert_trees_all_close(jax.device_get(state.best_params), params[-1])
+    expected = greedy_return(
+        env,
+        algo,
+        _with_params(state, params[best]),
+        jax.random.fold_in(jax.random.split(eval_key, LOGS)[-1], 1),
+        EPISODES,
+    )
+    assert float(metrics["absolute_return"]) == float(expected)
+
+
+# ---------------------------------------------------------------------------
+# The suites' definitions
+
+
+def _cached(make_env):
+    build = functools.cache(lambda name, kwargs: make_env(name, **dict(kwargs)))
+    return lambda name, **kw: build(name, tuple(sorted(kw.items())))
+
+
+def test_every_cell_of_every_suite_makes_a_valid_config(monkeypatch):
+    """make_config builds a cell's environment to check it; the cells of a game
+    share its env_kwargs, so each (game, kwargs) is built once here (SMAX's maps
+    take a while)."""
+    monkeypatch.setattr(registry, "make_env", _cached(registry.make_env))
+    assert list(TABLES) == ["matrix", "lbf", "mpe", "smax", "mava"]
+    assert dict(PROTOCOL) == {"num_eval_episodes": 32, "absolute_episodes": 320}
+    cells = 0
+    for name, spec in TABLES.items():
+        _, algos, games = _check_args(name, 1, 1.0, None)
+        assert games == spec.games and algos, name
+        budgets = budgets_of(spec, "published")
+        for algo in algos:
+            for game in games:
+                config = cell_config(spec, algo, game, "published")
+                assert (config.algo, config.env) == (algo, game)
+                assert config.num_eval_episodes == 32 and config.absolute_episodes == 320
+                fam = "value_based" if algo in ("idqn", "vdn", "qmix", "qtran") else "actor_critic"
+                assert config.total_timesteps == budgets[fam]
+                assert dict(config.env_kwargs) == dict(spec.game_kwargs.get(game, {}))
+                cells += 1
+    assert cells == 11 * 8 + 11 * 3 + 11 * 3 + 5 * 6 + 2 * 7
+    # SMAX's tasks run against the heuristic enemy with JaxMARL's env kwargs.
+    smax = cell_config(TABLES["smax"], "ippo", "jaxmarl:smax-3m", "published")
+    assert smax.env_kwargs["attack_mode"] == "closest" and smax.recurrent
+    mava = cell_config(TABLES["mava"], "mappo", "rware-tiny-2ag", "published")
+    assert mava.env_kwargs["episode_length"] == 500 and mava.num_envs == 32
+
+
+def test_published_budgets():
+    epymarl = {"value_based": 2_050_000, "actor_critic": 20_050_000}
+    assert dict(EPYMARL_BUDGETS) == epymarl
+    for name in ("matrix", "lbf"):
+        assert budgets_of(TABLES[name], "published") == epymarl
+        assert budgets_of(TABLES[name], 1.0) != epymarl  # budget 1.0 is the table's own
+    mpe = TABLES["mpe"]
+    assert budgets_of(mpe, "published") == budgets_of(mpe, 1.0)
+    assert budgets_of(mpe, 1.0) == {"value_based": 10_000_000, "actor_critic": 10_000_000}
+    assert budgets_of(TABLES["mava"], "published")["actor_critic"] == 20_000_000
+
+
+def test_suite_settings_are_the_peers_and_only_keys_an_algorithm_accepts():
+    mpe = TABLES["mpe"]
+    # JaxMARL's baselines/IPPO/config/ippo_ff_mpe.yaml, in our keys.
+    assert suite_settings(mpe, "ippo") == {
+        "num_envs": 16,
+        "rollout_length": 128,
+        "lr": 2.5e-4,
+        "anneal_lr": True,
+        "activation": "tanh",
+        "epochs": 4,
+        "minibatches": 4,
+        "gamma": 0.99,
+        "gae_lambda": 0.95,
+        "clip_eps": 0.2,
+        "ent_coef": 0.01,
+        "vf_coef": 0.5,
+        "max_grad_norm": 0.5,
+        "advantage": "gae",
+        "normalise_advantages": True,
+        "clip_value_loss": True,
+        "normalise_rewards": False,
+        "num_layers": 2,
+        "hidden_size": 64,
+    }
+    # IA2C has none of its own: IPPO's, less what IA2C does not take.
+    ia2c = suite_settings(mpe, "ia2c")
+    accepted = params_of("ia2c")
+    assert ia2c and set(ia2c) <= set(accepted)
+    dropped = set(suite_settings(mpe, "ippo")) - set(ia2c)
+    assert dropped == {"clip_eps", "clip_value_loss", "epochs", "minibatches"}
+    assert all(ia2c[k] == mpe.settings["ippo"][k] for k in ia2c)
+    make_config("ia2c", env="climbing", total_timesteps=10_000, **ia2c)  # all accepted
+    # QTRAN takes the first value-based algorithm's (IDQN's) that it accepts.
+    qtran = suite_settings(mpe, "qtran")
+    assert set(qtran) <= set(params_of("qtran")) and qtran["lr"] == 0.005
+    assert suite_settings(TABLES["matrix"], "ippo") == {}
+
+
+# ---------------------------------------------------------------------------
+# Bad input
+
+
+def test_unknown_tasks_are_one_error_naming_the_known_ones(tmp_path, capsys):
+    with pytest.raises(ConfigError) as err:
+        run_table("mpe", tasks=["nope"])
+    message = str(err.value)
+    assert "unknown nope in table mpe" in message
+    for task in TABLES["mpe"].games:
+        assert task in message
+    out = tmp_path / "t"
+    assert main(["table", "mpe", "tasks=nope", f"out={out}"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("jaxmarl-core: error: tasks='nope'")
+    assert "tasks: " + ", ".join(TABLES["mpe"].games) in lines[0]
+    assert not out.exists()
+    assert main(["table", "nope"]) == 2
+    assert "tables: matrix, lbf, mpe, smax, mava" in capsys.readouterr().err
+    assert main(["table", "mpe", "budget=publishd", f"out={out}"]) == 2
+    assert "'published'" in capsys.readouterr().err
+    assert not out.exists()
+
+
+# ---------------------------------------------------------------------------
+# A suite of its own: the peers' runs as rows; resuming in the middle of a program
+
+SUITE = TableSpec(
+    name="tiny",
+    games=("climbing", "penalty-100"),
+    budgets={"value_based": 2_000, "actor_critic": 4_000},
+    published={},
+    note="a test suite",
+    settings={"ia2c": {"num_logs": 4, "checkpoint_every": 1}},
+    evaluation={"num_eval_episodes": 4, "absolute_episodes": 8},
+)
+PEER = "jaxmarl:ia2c"
+# The peer's episode returns per (game, seed): 20 logging steps, so its score
+# (the last 10% of training) is the mean of the last two.
+PEER_RETURNS = {
+    ("climbing", 0): [float(i) for i in range(18)] + [100.0, 120.0],
+    ("climbing", 1): [float(-i) for i in range(18)] + [150.0, 170.0],
+    ("penalty-100", 0): [1.0] * 18 + [10.0, 30.0],
+    ("penalty-100", 1): [2.0] * 18 + [-10.0, 50.0],
+}
+PEER_SCORES = {"climbing": (110.0 + 160.0) / 2, "penalty-100": (20.0 + 20.0) / 2}
+
+
+def _write_peer_runs(out: Path) -> None:
+    for (game, seed), returns in PEER_RETURNS.items():
+        path = out / "peers" / PEER / game / f"seed_{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "peer": "jaxmarl",
+            "algo": PEER,
+            "suite": "tiny",
+            "task": game,
+            "seed": seed,
+            "env_steps": [200 * (i + 1) for i in range(len(returns))],
+            "episode_return": returns,
+            "updates": 20,
+            "env_steps_total": 4000,
+            "compile_seconds": 1.5,
+            "train_seconds": 2.5,
+            "wall_seconds": 4.0,
+            "units": "returned_episode_returns logged by the script",
+            "script": "baselines/IPPO/ippo_ff_mpe.py",
+            "config": "baselines/IPPO/config/ippo_ff_mpe.yaml",
+            "settings": {"LR": 2.5e-4},
+        }
+        path.write_text(json.dumps(record))
+
+
+@pytest.fixture(scope="module")
+def fewer_resamples():
+    """200 bootstrap resamples instead of 2000 (rliable's probability of
+    improvement takes seconds a pair): the points checked here are means, the
+    same whatever the count."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            tables, "suite_statistics", functools.partial(tables.suite_statistics, reps=200)
+        )
+        patch.setattr(stats, "write_figures", functools.partial(stats.write_figures, reps=200))
+        yield
+
+
+@pytest.fixture(scope="module")
+def with_peers(tmp_path_factory, fewer_resamples):
+    out = tmp_path_factory.mktemp("suite") / "tiny"
+    _write_peer_runs(out)
+    assert [p.name for p in out.iterdir()] == ["peers"]
+    return out, run_table(SUITE, seeds=2, algos=["ia2c"], out=out)
+
+
+def test_the_peers_runs_are_rows_of_the_table(with_peers):
+    out, table = with_peers
+    for game in SUITE.games:
+        assert ("ia2c", game) in table.cells and (PEER, game) in table.cells
+        peer = table.cells[(PEER, game)]
+        np.testing.assert_array_equal(peer.curve_steps, 200 * np.arange(1, 21))
+        assert peer.wall_seconds == 8.0
+    stats = table.statistics
+    assert set(stats["per_task"]) == {"ia2c", PEER}
+    for game, score in PEER_SCORES.items():
+        assert stats["per_task"][PEER][game][0] == pytest.approx(score)
+        ours = table.cells[("ia2c", game)].final_train_per_seed
+        assert stats["per_task"]["ia2c"][game][0] == pytest.approx(np.mean(ours))
+    # Our rows have the absolute metric; the peer's trainer has none.
+    assert set(stats["absolute_metric"]) == {"ia2c"}
+    assert set(stats["probability_of_improvement"]) == {f"ia2c > {PEER}", f"{PEER} > ia2c"}
+    assert set(stats["aggregates"]) == {"ia2c", PEER}
+    assert stats["aggregated_tasks"] == list(SUITE.games) and stats["not_aggregated"] == []
+
+    md = (out / "table.md").read_text()
+    assert f"| {PEER} | " in md and "| row | IQM |" in md
+    assert "Probability of improvement" in md
+    assert (out / "figures" / "aggregates.png").stat().st_size > 1_000
+    assert (out / "figures" / "aggregates.json").is_file()
+    report = json.loads((out / "table.json").read_text())
+    assert report["statistics"]["per_task"][PEER]["climbing"][0] == PEER_SCORES["climbing"]
+
+    runs = json.loads((out / "marl_eval.json").read_text())
+    assert list(runs) == ["tiny"] and set(runs["tiny"]) == set(SUITE.games)
+    for game in SUITE.games:
+        assert set(runs["tiny"][game]) == {"ia2c", PEER}
+        assert set(runs["tiny"][game][PEER]) == {"seed_0", "seed_1"}
+    ours = runs["tiny"]["climbing"]["ia2c"]["seed_0"]
+    assert list(ours) == ["step_0", "step_1", "step_2", "step_3", "absolute_metrics"]
+    assert ours["step_0"]["step_count"] == 1000 and ours["step_3"]["step_count"] == 4000
+    cell = table.cells[("ia2c", "climbing")]
+    assert ours["step_3"]["return"] == [pytest.approx(cell.curve[0, -1])]
+    assert ours["absolute_metrics"]["return"] == [pytest.approx(cell.absolute_per_seed[0])]
+    peer = runs["tiny"]["climbing"][PEER]["seed_1"]
+    assert peer["step_19"] == {"step_count": 4000, "return": [170.0]}
+
+
+def test_a_table_stopped_in_the_middle_of_a_program_resumes_from_its_checkpoint(
+    with_peers, fewer_resamples, tmp_path, monkeypatch
+):
+    _, whole = with_peers
+    out = tmp_path / "tiny"
+    beats = []
+    beat = _StallWatch.beat
+
+    def interrupt_at_the_second_step(seconds):
+        beat(seconds)
+        beats.append(seconds)
+        if len(beats) == 2:  # as a Ctrl-C would: caught, checkpointed, then stopped
+            os.kill(os.getpid(), signal.SIGINT)
+
+    monkeypatch.setattr(_StallWatch, "beat", staticmethod(interrupt_at_the_second_step))
+    with pytest.raises(RunStopped, match="stopped by SIGINT after logging step 2/4"):
+        run_table(SUITE, seeds=2, algos=["ia2c"], out=out)
+    assert len(beats) == 2
+    progress = out / "progress" / "ia2c" / "climbing+penalty-100" / "batches"
+    checkpoint = progress / "running-0" / "checkpoints" / "2"
+    assert (checkpoint / "digest.json").is_file()
+    assert not (progress / "0.npz").exists()
+    for game in SUITE.games:
+        assert not (out / "runs" / "ia2c" / game / "summary.json").exists()
+        assert read_cell(out, "ia2c", game) is None
+
+    beats.clear()
+    again = run_table(SUITE, seeds=2, algos=["ia2c"], out=out)
+    assert len(beats) == 2  # logging steps 3 and 4 only: it resumed from step 2
+    assert not (out / "progress").exists()
+    assert again.skipped == []
+    for game in SUITE.games:
+        cell, one = again.cells[("ia2c", game)], whole.cells[("ia2c", game)]
+        np.testing.assert_array_equal(cell.curve, one.curve)
+        np.testing.assert_array_equal(cell.train_curve, one.train_curve)
+        np.testing.assert_array_equal(cell.absolute_per_seed, one.absolute_per_seed)
+        np.testing.assert_array_equal(read_cell(out, "ia2c", game).curve, one.curve)
+
+
+# ---------------------------------------------------------------------------
+# benchmarks/parity.py
+
+
+def _parity(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "parity.py"), *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+
+
+def test_parity_bad_input_is_one_line_and_leaves_out_alone(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    before = (out / "keep.txt").stat().st_mtime_ns
+    empty = tmp_path / "checkout"
+    empty.mkdir()
+    cases = [
+        (["--peer", "nope", "--repo", str(empty)], "unknown peer 'nope'; peers: jaxmarl"),
+        (["--repo", str(tmp_path / "missing")], f"checkout {str(tmp_path / 'missing')!r} is"),
+        ([], "the jaxmarl checkout None is missing; give --repo PATH"),
+        (["--repo", str(empty)], f"lacks {empty / 'baselines/IPPO/ippo_ff_mpe.py'}"),
+        (["--repo", str(empty), "--algos", "qmix"], "no trainer here for qmix"),
+    ]
+    for args, message in cases:
+        done = _parity(*args, "--out", str(out))
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode != 0, args
+        assert len(lines) == 1 and lines[0].startswith("parity: "), done.stderr
+        assert message in lines[0], (args, lines[0])
+        assert [p.name for p in out.iterdir()] == ["keep.txt"]
+        assert (out / "keep.txt").read_text() == "mine"
+        assert (out / "keep.txt").stat().st_mtime_ns == before
+    assert list(empty.iterdir()) == []
+    # The checkout's config file is named too, when it lacks it.
+    (empty / "baselines" / "IPPO").mkdir(parents=True)
+    (empty / "baselines" / "IPPO" / "ippo_ff_mpe.py").write_text("")
+    done = _parity("--repo", str(empty), "--out", str(out))
+    assert done.returncode != 0
+    assert done.stderr.strip() == (
+        f"parity: the jaxmarl checkout lacks {empty / 'baselines/IPPO/config/ippo_ff_mpe.yaml'}"
+    )
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_parity_needs_out_and_a_known_suite(tmp_path):
+    done = _parity("--repo", str(tmp_path))
+    assert done.returncode != 0 and done.stderr.strip() == (
+        "parity: give --out, the table directory the peers' rows go into"
+    )
+    done = _parity("--suite", "nope", "--out", str(tmp_path / "o"))
+    assert done.returncode != 0 and "unknown suite 'nope'; suites: mpe, smax" in done.stderr
+    assert not (tmp_path / "o").exists()
