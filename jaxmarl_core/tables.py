@@ -319,7 +319,9 @@ TABLES["mpe"] = TableSpec(
             num_envs=16,
             minibatches=4,
             hidden_size=128,
-            activation="tanh",
+            # The config file says tanh, but mappo_rnn_mpe.py's ActorRNN and
+            # CriticRNN apply ReLU whatever it says.
+            activation="relu",
             lr=2e-3,
             anneal_lr=True,
         ),
