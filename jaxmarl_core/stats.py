@@ -222,6 +222,31 @@ def normalise(
     return _apply_bounds(arrays, low, high)
 
 
+class Normalised(NamedTuple):
+    """Scores and curves normalised on one scale, and its per-task bounds."""
+
+    scores: dict[str, np.ndarray]  # algorithm -> float64[R, T]
+    curves: dict[str, np.ndarray]  # algorithm -> float64[R, T, K]; {} without curves
+    low: np.ndarray  # float64[T]
+    high: np.ndarray  # float64[T]
+
+
+def normalise_together(
+    scores: Mapping[str, np.ndarray], curves: Mapping[str, np.ndarray] | None = None
+) -> Normalised:
+    """Scores float[R, T] and curves float[R, T, K] min-max normalised with one
+    set of per-task bounds, taken over both (marl-eval's convention: over
+    everything logged), so the statistics and the figures share one scale."""
+    raw = _check_scores(scores, 2)
+    raw_curves = _check_scores(curves, 3) if curves else {}
+    if raw_curves and next(iter(raw_curves.values())).shape[1] != next(iter(raw.values())).shape[1]:
+        raise ValueError("curves and scores must have the same number of tasks")
+    low, high = _task_bounds(list(raw.values()) + list(raw_curves.values()))
+    return Normalised(
+        _apply_bounds(raw, low, high), _apply_bounds(raw_curves, low, high), low, high
+    )
+
+
 def _all_aggregates(x: np.ndarray) -> np.ndarray:
     """float[4]: IQM, mean, median, optimality gap (threshold 1) of float[R, T] scores."""
     return np.array(
@@ -319,6 +344,15 @@ def probability_of_improvement(
     }
 
 
+def _band(point: np.ndarray, interval: np.ndarray) -> Band:
+    """rliable's point estimates [N] and interval [2, N] as a Band."""
+    return Band(
+        np.asarray(point, np.float64),
+        np.asarray(interval[0], np.float64),
+        np.asarray(interval[1], np.float64),
+    )
+
+
 def performance_profiles(
     normalised: Mapping[str, np.ndarray], taus: np.ndarray, reps: int = 2000, seed: int = 0
 ) -> dict[str, Band]:
@@ -340,14 +374,7 @@ def performance_profiles(
         profiles, cis = rly.create_performance_profile(
             data, tau_list, reps=reps, confidence_interval_size=CONFIDENCE
         )
-    return {
-        name: Band(
-            np.asarray(profiles[name], np.float64),
-            np.asarray(cis[name][0], np.float64),
-            np.asarray(cis[name][1], np.float64),
-        )
-        for name in data
-    }
+    return {name: _band(profiles[name], cis[name]) for name in data}
 
 
 def sample_efficiency(
@@ -377,14 +404,7 @@ def sample_efficiency(
         points, intervals = rly.get_interval_estimates(
             data, iqm_per_point, reps=reps, confidence_interval_size=CONFIDENCE
         )
-    return {
-        name: Band(
-            np.asarray(points[name], np.float64),
-            np.asarray(intervals[name][0], np.float64),
-            np.asarray(intervals[name][1], np.float64),
-        )
-        for name in data
-    }
+    return {name: _band(points[name], intervals[name]) for name in data}
 
 
 # --------------------------------------------------------------------------- figures
@@ -453,12 +473,8 @@ def write_figures(
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    raw = _check_scores(scores, 2)
-    raw_curves = _check_scores(curves, 3) if curves is not None else {}
-    if raw_curves and next(iter(raw_curves.values())).shape[1] != next(iter(raw.values())).shape[1]:
-        raise ValueError("curves and scores must have the same number of tasks")
-    low, high = _task_bounds(list(raw.values()) + list(raw_curves.values()))
-    normed = _apply_bounds(raw, low, high)
+    together = normalise_together(scores, curves)
+    normed, low, high = together.scores, together.low, together.high
     names = list(normed)
     colours = {name: f"C{i % 10}" for i, name in enumerate(names)}
     written: list[Path] = []
@@ -519,8 +535,8 @@ def write_figures(
     written += _save(fig, data | bounds_json, directory, f"{prefix}performance_profiles")
 
     # Sample efficiency: IQM against environment steps.
-    if raw_curves:
-        normed_curves = _apply_bounds(raw_curves, low, high)
+    if together.curves:
+        normed_curves = together.curves
         num_points = next(iter(normed_curves.values())).shape[2]
         x = np.arange(num_points) if steps is None else np.asarray(steps).reshape(-1)
         if x.shape[0] != num_points:

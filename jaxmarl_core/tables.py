@@ -272,6 +272,19 @@ _QL_RNN_SMAX = MappingProxyType(
         gamma=0.99,
     )
 )
+# What ippo_rnn_smax.yaml and mappo_homogenous_rnn_smax.yaml share.
+_PPO_RNN_SMAX = MappingProxyType(
+    dict(
+        _PPO,
+        recurrent=True,
+        num_envs=128,
+        minibatches=4,
+        hidden_size=128,
+        activation="relu",
+        max_grad_norm=0.25,
+        anneal_lr=True,
+    )
+)
 _SMAX_KWARGS = MappingProxyType(
     {"see_enemy_actions": True, "walls_cause_death": True, "attack_mode": "closest"}
 )
@@ -344,30 +357,8 @@ TABLES["smax"] = TableSpec(
         "settings of JaxMARL's baselines. Metric: return (the win rate is not yet recorded)."
     ),
     settings={
-        "ippo": dict(
-            _PPO,
-            recurrent=True,
-            num_envs=128,
-            minibatches=4,
-            hidden_size=128,
-            activation="relu",
-            lr=0.004,
-            clip_eps=0.05,
-            max_grad_norm=0.25,
-            anneal_lr=True,
-        ),
-        "mappo": dict(
-            _PPO,
-            recurrent=True,
-            num_envs=128,
-            minibatches=4,
-            hidden_size=128,
-            activation="relu",
-            lr=0.002,
-            ent_coef=0.0,
-            max_grad_norm=0.25,
-            anneal_lr=True,
-        ),
+        "ippo": dict(_PPO_RNN_SMAX, lr=0.004, clip_eps=0.05),
+        "mappo": dict(_PPO_RNN_SMAX, lr=0.002, ent_coef=0.0),
         "idqn": dict(_QL_RNN_SMAX),
         "vdn": dict(_QL_RNN_SMAX),
         "qmix": dict(
@@ -1130,21 +1121,6 @@ def suite_scores(table: TableResult) -> SuiteScores:
     return SuiteScores(rows, games, final, curves, steps, [r for r in rows if r not in final])
 
 
-def _bounds(scores: SuiteScores) -> dict[int, tuple[float, float]]:
-    """Per task, the minimum and maximum over every row's runs, final scores and
-    curves together (marl-eval's convention: over everything logged; the figures
-    take the same); tasks where every value is equal are left out (they map to 0)."""
-    arrays = [*scores.final.values(), *(c.min(axis=2) for c in scores.curves.values())]
-    arrays += [c.max(axis=2) for c in scores.curves.values()]
-    stacked = np.concatenate(arrays, axis=0)
-    low, high = stacked.min(axis=0), stacked.max(axis=0)
-    return {
-        t: (float(lo), float(hi))
-        for t, (lo, hi) in enumerate(zip(low, high, strict=True))
-        if hi > lo
-    }
-
-
 def suite_statistics(table: TableResult, reps: int = 2000) -> dict[str, Any]:
     """Per task, each row's mean final return with a 95% bootstrap interval (and
     our rows' absolute metric); across tasks, min-max normalised scores' IQM,
@@ -1176,7 +1152,8 @@ def suite_statistics(table: TableResult, reps: int = 2000) -> dict[str, Any]:
         "not_aggregated": scores.left_out,
     }
     if scores.final:
-        normalised = stats.normalise(scores.final, _bounds(scores))
+        # On the figures' scale: bounds over the final scores and the curves.
+        normalised = stats.normalise_together(scores.final, scores.curves).scores
         out["aggregates"] = {
             r: {name: list(v) for name, v in agg.items()}
             for r, agg in stats.aggregates(normalised, reps=reps).items()
@@ -1325,7 +1302,7 @@ def write_table_dir(out: Path, table: TableResult, definition: dict[str, Any]) -
             (tmp / "marl_eval.json").write_text(json.dumps(stats.marl_eval_json(records)) + "\n")
         scores = suite_scores(table)
         if scores.final:
-            stats.write_figures(  # normalised as the statistics are (_bounds)
+            stats.write_figures(  # normalised as the statistics are (normalise_together)
                 tmp / "figures",
                 scores.final,
                 curves=scores.curves or None,
