@@ -40,6 +40,8 @@ ALGOS = (
     "mappo",
     "coma",
     "pac",
+    "pqn",
+    "pqn_vdn",
 )
 
 

@@ -47,6 +47,8 @@ from jaxmarl_core.config import ConfigError, list_algos, make_config
 from jaxmarl_core.envs.base import MultiAgentEnvironment
 from jaxmarl_core.envs.registry import make_env
 
+# The replay learners: EPyMARL's off-policy budgets. PQN learns on-policy from many
+# parallel environments, without replay, so it takes the on-policy ("actor_critic") ones.
 VALUE_BASED = ("idqn", "vdn", "qmix", "qtran")
 
 # Published values (``../shared/reference/published-results.md``), in our units:
@@ -206,7 +208,8 @@ JAXMARL_SOURCE = (
     "JAX', NeurIPS 2024 Datasets and Benchmarks), snapshot c793d09 (jaxmarl 0.2.0): "
     "baselines/IPPO/config/ippo_ff_mpe.yaml, ippo_rnn_smax.yaml, "
     "baselines/MAPPO/config/mappo_homogenous_rnn_mpe.yaml, mappo_homogenous_rnn_smax.yaml, "
-    "baselines/QLearning/config/alg/ql_rnn_mpe.yaml, ql_rnn_smax.yaml"
+    "baselines/QLearning/config/alg/ql_rnn_mpe.yaml, ql_rnn_smax.yaml, pqn_vdn_ff_mpe.yaml, "
+    "pqn_vdn_rnn_smax.yaml"
 )
 MAVA_SOURCE = (
     "Mava (de Kock et al., 'Mava: a research library for distributed multi-agent "
@@ -288,6 +291,48 @@ _PPO_RNN_SMAX = MappingProxyType(
 _SMAX_KWARGS = MappingProxyType(
     {"see_enemy_actions": True, "walls_cause_death": True, "attack_mode": "closest"}
 )
+# JaxMARL's PQN-VDN (pqn_vdn_ff_mpe.yaml); it optimises with RAdam, ours with Adam.
+_PQN_MPE = MappingProxyType(
+    dict(
+        num_envs=256,
+        rollout_length=16,
+        hidden_size=256,
+        num_layers=2,
+        norm="layer_norm",
+        eps_start=1.0,
+        eps_end=0.1,
+        eps_decay_fraction=0.1,
+        max_grad_norm=1.0,
+        minibatches=16,
+        epochs=4,
+        lr=5e-4,
+        gamma=0.9,
+        lambda_=0.3,
+    )
+)
+# pqn_vdn_rnn_smax.yaml, with LayerNorm where it has BatchNorm (and on its inputs):
+# our networks carry no batch statistics.
+_PQN_RNN_SMAX = MappingProxyType(
+    dict(
+        recurrent=True,
+        num_envs=128,
+        rollout_length=128,
+        hidden_size=512,
+        num_layers=2,
+        norm="layer_norm",
+        eps_start=1.0,
+        eps_end=0.01,
+        eps_decay_fraction=0.1,
+        max_grad_norm=1.0,
+        minibatches=16,
+        epochs=4,
+        lr=2.5e-4,
+        anneal_lr=True,
+        gamma=0.99,
+        lambda_=0.85,
+        reward_scale=10.0,
+    )
+)
 _MAVA_PPO = MappingProxyType(
     dict(
         _PPO,
@@ -341,6 +386,8 @@ TABLES["mpe"] = TableSpec(
         "idqn": dict(_QL_RNN_MPE),
         "vdn": dict(_QL_RNN_MPE),
         "qmix": dict(_QL_RNN_MPE, mixing_embed_dim=32, hypernet_hidden=128, mixer_init_scale=0.001),
+        "pqn": dict(_PQN_MPE),
+        "pqn_vdn": dict(_PQN_MPE),
     },
     sources=(JAXMARL_SOURCE,),
 )
@@ -364,6 +411,8 @@ TABLES["smax"] = TableSpec(
         "qmix": dict(
             _QL_RNN_SMAX, mixing_embed_dim=64, hypernet_hidden=256, mixer_init_scale=0.001
         ),
+        "pqn": dict(_PQN_RNN_SMAX),
+        "pqn_vdn": dict(_PQN_RNN_SMAX),
     },
     game_kwargs={
         g: _SMAX_KWARGS
@@ -372,7 +421,7 @@ TABLES["smax"] = TableSpec(
             for m in ("3m", "2s3z", "3s5z", "6h_vs_8z", "5m_vs_6m", "3s5z_vs_3s6z")
         )
     },
-    algos=("ippo", "mappo", "idqn", "vdn", "qmix"),
+    algos=("ippo", "mappo", "idqn", "vdn", "qmix", "pqn", "pqn_vdn"),
     sources=(JAXMARL_SOURCE,),
 )
 _MAVA_GAMES = (

@@ -634,20 +634,35 @@ def init(setup: Setup, key: chex.PRNGKey, hparams: HParams) -> ActorCriticState:
     )
 
 
+# sample(key, outputs float32[B, N, A], mask bool[B, N, A]) -> (actions int32[B, N],
+# log-probabilities of the behaviour policy float32[B, N])
+Behaviour = Callable[[chex.PRNGKey, chex.Array, chex.Array], tuple[chex.Array, chex.Array]]
+
+
+class Acting(Protocol):
+    """What :func:`collect` reads of a learner's setup: its agents' network and environments."""
+
+    actor: AgentNet
+    venv: VecEnv
+
+
 def collect(
-    setup: Setup,
+    setup: Acting,
     actor_params: Any,
     env_state: VecEnvState,
     carry: chex.Array,
     first: chex.Array,
     keys: chex.PRNGKey,
+    sample: Behaviour = sample_with_log_prob,
 ) -> tuple[VecEnvState, chex.Array, chex.Array, Rollout, chex.Array]:
-    """Runs the sampling policy for ``len(keys)`` steps in every environment.
+    """Runs the behaviour policy for ``len(keys)`` steps in every environment.
 
     Args:
         carry: the actor's hidden states [B, N, H] before reading ``env_state.obs``.
         first: bool[B], ``env_state.obs`` starts an episode.
         keys: [T] sampling keys, one per step.
+        sample: the behaviour policy on the network's outputs: by default a sample
+            of the masked categorical policy π(a_i | h_i) they are the logits of.
 
     Returns:
         (env_state, carry, first) after the last step, the rollout [T, B] and the
@@ -658,7 +673,7 @@ def collect(
         env_state, carry, first = loop
         obs = env_state.obs
         carry, logits = setup.actor.step(actor_params, carry, obs.agents_view, first)
-        action, log_prob = sample_with_log_prob(step_key, logits, obs.action_mask)
+        action, log_prob = sample(step_key, logits, obs.action_mask)
         env_state, out = setup.venv.step(env_state, action)
         transition = Rollout(
             obs=obs,
@@ -813,7 +828,7 @@ def loss(
     return total, metrics
 
 
-def envs_per_chunk(batch: Batch, recurrent: bool = False) -> int:
+def envs_per_chunk(batch: Any, recurrent: bool = False) -> int:
     """Environments per gradient chunk of ``batch`` [T, B, N]: on a CPU the most
     (dividing B, at least one) whose T x envs x N rows stay within
     ``CPU_CHUNK_ROWS``; on an accelerator all B (one chunk). A recurrent
@@ -847,8 +862,22 @@ def gradient(
     LBF 32 environments 41k against 30k, LBF 1024 41k against 28k.
     """
     grad_fn = jax.grad(functools.partial(loss, setup), has_aux=True)
+    return chunked_gradient(grad_fn, params, batch, hparams, setup.config.recurrent)
+
+
+def chunked_gradient(
+    grad_fn: Callable[[Any, Any, HParams], tuple[Any, Metrics]],
+    params: Any,
+    batch: Any,
+    hparams: HParams,
+    recurrent: bool,
+) -> tuple[Any, Metrics]:
+    """``grad_fn(params, batch, hparams)`` of a loss that is a masked mean over the
+    samples of ``batch`` (a NamedTuple with ``mask`` [T, B, N], ``first`` [T, B] and
+    ``start`` [B, ...], such as :class:`Batch`), summed over chunks of
+    :func:`envs_per_chunk` environments, each weighted by its share of the samples."""
     num_envs = batch.first.shape[1]
-    chunks = num_envs // envs_per_chunk(batch, setup.config.recurrent)
+    chunks = num_envs // envs_per_chunk(batch, recurrent)
     if chunks == 1:
         return grad_fn(params, batch, hparams)
     split = env_minibatches(batch, chunks)
@@ -881,10 +910,11 @@ def sgd_step(setup: Setup, carry, batch: Batch, hparams: HParams):
     return (ActorCritic(actor, critic), ActorCritic(actor_opt, critic_opt)), metrics
 
 
-def env_minibatches(batch: Batch, minibatches: int, order: chex.Array | None = None) -> Batch:
-    """Splits the environment axis (in the given order, else as it is) into
-    ``minibatches`` groups of whole sequences: time-major fields [M, T, B/M, ...],
-    start states [M, B/M, ...]."""
+def env_minibatches(batch: Any, minibatches: int, order: chex.Array | None = None) -> Any:
+    """Splits the environment axis of ``batch`` (a NamedTuple of time-major fields
+    [T, B, ...] and start states ``start`` [B, ...], such as :class:`Batch`), in the
+    given order, else as it is, into ``minibatches`` groups of whole sequences:
+    time-major fields [M, T, B/M, ...], start states [M, B/M, ...]."""
 
     size = batch.first.shape[1] // minibatches
 
@@ -909,16 +939,37 @@ def learn(
 ) -> tuple[ActorCritic, ActorCritic, Metrics]:
     """``epochs`` passes over the batch, each in ``minibatches`` groups of environments
     (in a new random order each epoch)."""
+    (params, opt_state), metrics = epochs_of_minibatches(
+        lambda carry, minibatch: sgd_step(setup, carry, minibatch, hparams),
+        (params, opt_state),
+        batch,
+        setup.epochs,
+        setup.minibatches,
+        key,
+    )
+    return params, opt_state, metrics
+
+
+def epochs_of_minibatches(
+    sgd_step: Callable[[Any, Any], tuple[Any, Metrics]],
+    carry: Any,
+    batch: Any,
+    epochs: int,
+    minibatches: int,
+    key: chex.PRNGKey,
+) -> tuple[Any, Metrics]:
+    """``carry`` (parameters and optimiser states) after ``epochs`` passes of
+    ``sgd_step(carry, minibatch) -> (carry, metrics)`` over ``batch`` split by
+    :func:`env_minibatches` (in a new random order each epoch), and the metrics
+    averaged over every step."""
     num_envs = batch.first.shape[1]
 
     def epoch(carry, epoch_key):
-        order = jax.random.permutation(epoch_key, num_envs) if setup.minibatches > 1 else None
-        split = env_minibatches(batch, setup.minibatches, order)
-        return jax.lax.scan(lambda c, mb: sgd_step(setup, c, mb, hparams), carry, split)
+        order = jax.random.permutation(epoch_key, num_envs) if minibatches > 1 else None
+        return jax.lax.scan(sgd_step, carry, env_minibatches(batch, minibatches, order))
 
-    keys = jax.random.split(key, setup.epochs)
-    (params, opt_state), metrics = jax.lax.scan(epoch, (params, opt_state), keys)
-    return params, opt_state, jax.tree_util.tree_map(jnp.mean, metrics)
+    carry, metrics = jax.lax.scan(epoch, carry, jax.random.split(key, epochs))
+    return carry, jax.tree_util.tree_map(jnp.mean, metrics)
 
 
 def update(

@@ -19,12 +19,20 @@ from jaxmarl_core.networks.layers import Dense, GRUCell
 
 # The hidden layers' activations a config's ``activation`` may name.
 ACTIVATIONS = {"relu": nn.relu, "tanh": nn.tanh}
+# What a config's ``norm`` may name: nothing, or LayerNorm (Ba et al. 2016) between
+# each hidden layer's product and its activation, as PQN's networks (Gallici et al. 2024).
+NORMS = ("none", "layer_norm")
 
 
-def hidden_layers(x: chex.Array, hidden: Sequence[int], activation: str) -> chex.Array:
-    """Dense layers of widths ``hidden``, each followed by ``activation``."""
+def hidden_layers(
+    x: chex.Array, hidden: Sequence[int], activation: str, norm: str = "none"
+) -> chex.Array:
+    """Dense layers of widths ``hidden``, each followed by ``norm`` and ``activation``."""
     for width in hidden:
-        x = ACTIVATIONS[activation](Dense(width, kernel_init=nn.initializers.orthogonal(2**0.5))(x))
+        x = Dense(width, kernel_init=nn.initializers.orthogonal(2**0.5))(x)
+        if norm == "layer_norm":
+            x = nn.LayerNorm()(x)
+        x = ACTIVATIONS[activation](x)
     return x
 
 
@@ -36,16 +44,18 @@ class MLP(nn.Module):
         out: output width.
         out_scale: orthogonal-init scale of the last layer.
         activation: a key of ``ACTIVATIONS``.
+        norm: one of ``NORMS``.
     """
 
     hidden: Sequence[int]
     out: int
     out_scale: float = 1.0
     activation: str = "relu"
+    norm: str = "none"
 
     @nn.compact
     def __call__(self, x: chex.Array) -> chex.Array:
-        x = hidden_layers(x, self.hidden, self.activation)
+        x = hidden_layers(x, self.hidden, self.activation, self.norm)
         return Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))(x)
 
 
@@ -106,16 +116,18 @@ class GRUAgent(nn.Module):
         out: output width.
         out_scale: orthogonal-init scale of the head.
         activation: the encoder's, a key of ``ACTIVATIONS``.
+        norm: the encoder's, one of ``NORMS``.
     """
 
     hidden: Sequence[int]
     out: int
     out_scale: float = 1.0
     activation: str = "relu"
+    norm: str = "none"
 
     @nn.compact
     def __call__(self, carry: chex.Array, x: chex.Array) -> tuple[chex.Array, chex.Array]:
-        x = hidden_layers(x, self.hidden[:-1] or self.hidden, self.activation)
+        x = hidden_layers(x, self.hidden[:-1] or self.hidden, self.activation, self.norm)
         carry, y = GRUCell(features=self.hidden[-1])(carry, x)
         head = Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))
         return carry, head(y)
@@ -157,6 +169,7 @@ def make_agent_net(
     recurrent: bool,
     out_scale: float = 1.0,
     activation: str = "relu",
+    norm: str = "none",
 ) -> AgentNet:
     """An MLP (``recurrent=False``) or a :class:`GRUAgent` for every agent.
 
@@ -168,9 +181,10 @@ def make_agent_net(
         recurrent: GRU agents with a hidden state per environment and agent.
         out_scale: orthogonal-init scale of the last layer.
         activation: of the hidden layers (the encoder's for a GRU), a key of ``ACTIVATIONS``.
+        norm: after each hidden layer's product (the encoder's for a GRU), one of ``NORMS``.
     """
     if not recurrent:
-        mlp = MLP(hidden=tuple(hidden), out=out, out_scale=out_scale, activation=activation)
+        mlp = MLP(tuple(hidden), out, out_scale, activation, norm)
         net = multi_agent(mlp, num_agents, param_sharing)
 
         def ff_carry(batch_shape: tuple[int, ...] = ()) -> chex.Array:
@@ -185,7 +199,7 @@ def make_agent_net(
 
         return AgentNet(net.init, ff_carry, ff_step, ff_unroll, recurrent=False)
 
-    module = GRUAgent(hidden=tuple(hidden), out=out, out_scale=out_scale, activation=activation)
+    module = GRUAgent(tuple(hidden), out, out_scale, activation, norm)
     width = hidden[-1]
 
     def prepare(x):
