@@ -7,6 +7,7 @@ written) exits with status 1, or 128 + the signal's number, and one line.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -33,6 +34,12 @@ USAGE = """usage:
                                      re-run with the same out skips finished cells and
                                      resumes a cut-off one from its checkpoint
   jaxmarl-core keys <algo>            config keys of an algorithm, with defaults
+
+Every command keeps its compiled programs in JAX's persistent compilation cache,
+so a command repeated with the same shapes loads them instead of compiling:
+under $JAX_COMPILATION_CACHE_DIR if set, else ~/.cache/jaxmarl_core/xla
+($XDG_CACHE_HOME respected). compile_cache=DIR puts it elsewhere;
+compile_cache=false, or JAXMARL_CORE_COMPILE_CACHE=0, turns it off.
 """
 
 
@@ -376,6 +383,37 @@ COMMANDS = {
 }
 
 
+OFF = ("0", "false", "off", "no")
+
+
+def compile_cache_dir(setting: str | None) -> Path | None:
+    """The persistent compilation cache's directory, or None when it is off.
+
+    ``setting`` is the command's ``compile_cache=`` value (a directory, or false);
+    without one, ``$JAXMARL_CORE_COMPILE_CACHE`` may turn it off, and the directory is
+    ``$JAX_COMPILATION_CACHE_DIR``, else ``$XDG_CACHE_HOME/jaxmarl_core/xla`` (default
+    ``~/.cache/jaxmarl_core/xla``)."""
+    if setting is not None:
+        return None if setting.lower() in OFF else Path(setting).expanduser()
+    if os.environ.get("JAXMARL_CORE_COMPILE_CACHE", "").lower() in OFF:
+        return None
+    if os.environ.get("JAX_COMPILATION_CACHE_DIR"):
+        return Path(os.environ["JAX_COMPILATION_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "jaxmarl_core" / "xla"
+
+
+def use_compile_cache(setting: str | None) -> None:
+    """Points JAX's persistent compilation cache at :func:`compile_cache_dir`, or turns
+    it off. A cached executable is the compiled program itself: results do not change."""
+    import jax
+
+    directory = compile_cache_dir(setting)
+    jax.config.update("jax_enable_compilation_cache", directory is not None)
+    if directory is not None:
+        jax.config.update("jax_compilation_cache_dir", str(directory))
+
+
 def _command(command: str, rest: list[str]) -> int:
     if command not in COMMANDS:
         raise UsageError(f"unknown command {command!r}; commands: {', '.join(COMMANDS)}")
@@ -391,7 +429,10 @@ def main(argv: list[str] | None = None) -> int:
     from jaxmarl_core.chunks import RunStopped
     from jaxmarl_core.hosts import AgreedError, jax_distributed_joined, stop_alone
 
+    settings = [a for a in rest if a.startswith("compile_cache=")]
+    rest = [a for a in rest if not a.startswith("compile_cache=")]
     try:
+        use_compile_cache(settings[-1].partition("=")[2] if settings else None)
         return _command(command, rest)
     except AgreedError as err:  # every process stops with this line, together
         print(f"jaxmarl-core: error: {err}", file=sys.stderr)

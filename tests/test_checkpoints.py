@@ -23,6 +23,7 @@ KILLABLE = {
     "idqn": "total_timesteps=24000 num_logs=12 checkpoint_every=2 hidden_size=16",
     "ippo": "total_timesteps=24000 num_logs=12 checkpoint_every=2 hidden_size=16 num_envs=16 "
     "rollout_length=25",
+    "pqn_vdn": "total_timesteps=24576 num_logs=12 checkpoint_every=2 hidden_size=16 recurrent=true",
 }
 
 
@@ -50,7 +51,10 @@ def _final_state(run_dir: Path):
     return Checkpoints(run_dir).restore(abstract, move_aside=False)
 
 
-@pytest.mark.parametrize("algo,sig", [("idqn", signal.SIGKILL), ("ippo", signal.SIGTERM)])
+@pytest.mark.parametrize(
+    "algo,sig",
+    [("idqn", signal.SIGKILL), ("ippo", signal.SIGTERM), ("pqn_vdn", signal.SIGTERM)],
+)
 def test_killed_run_resumes_bit_identical(tmp_path, algo, sig):
     """A run stopped after its first checkpoint (SIGKILL: no warning; SIGTERM: it
     checkpoints and exits) and resumed ends with the same metrics.csv, summary
