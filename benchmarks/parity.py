@@ -30,6 +30,7 @@ recorded where the script logs it.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -44,16 +45,19 @@ from typing import NamedTuple
 class PeerTrainer(NamedTuple):
     """A peer's trainer: its script and config (relative to the checkout), the
     key its logged dict carries the return under, and how the metric scales to
-    ours (divide by the number of agents, or not)."""
+    ours (divide by the number of agents, or not). JaxMARL's Q-learning scripts
+    merge their algorithm's file over a common ``base_config`` and take the
+    environment as ``make_train(config, env)`` (``env_from_config``)."""
 
     script: str
     config: str
     return_key: str
     per_agent_times_n: bool
     win_key: str | None = None
+    base_config: str | None = None
 
 
-# JaxMARL snapshot c793d09 (jaxmarl 0.2.0): baselines/IPPO and baselines/MAPPO.
+# JaxMARL snapshot c793d09 (jaxmarl 0.2.0): baselines/IPPO, MAPPO and QLearning.
 JAXMARL = {
     ("ippo", "mpe"): PeerTrainer(
         "baselines/IPPO/ippo_ff_mpe.py",
@@ -66,6 +70,13 @@ JAXMARL = {
         "baselines/MAPPO/config/mappo_homogenous_rnn_mpe.yaml",
         "returns",
         per_agent_times_n=True,
+    ),
+    ("pqn_vdn", "mpe"): PeerTrainer(
+        "baselines/QLearning/pqn_vdn_ff.py",
+        "baselines/QLearning/config/alg/pqn_vdn_ff_mpe.yaml",
+        "returned_episode_returns",
+        per_agent_times_n=True,
+        base_config="baselines/QLearning/config/config.yaml",
     ),
     ("ippo", "smax"): PeerTrainer(
         "baselines/IPPO/ippo_rnn_smax.py",
@@ -132,12 +143,9 @@ def check_peer(peer: str, repo: str | None, algos: list[str], suite: str) -> lis
             f"parity: {peer} has no trainer here for {', '.join(unknown)} on suite {suite!r}; "
             f"known: {', '.join(known) or '(none)'}"
         )
-    missing = [
-        str(Path(repo) / f)
-        for a in algos
-        for f in (PEERS[peer][(a, suite)].script, PEERS[peer][(a, suite)].config)
-        if not (Path(repo) / f).is_file()
-    ]
+    trainers = [PEERS[peer][(a, suite)] for a in algos]
+    needed = [f for t in trainers for f in (t.script, t.config, t.base_config) if f is not None]
+    missing = [str(Path(repo) / f) for f in needed if not (Path(repo) / f).is_file()]
     if missing:
         sys.exit(f"parity: the {peer} checkout lacks {', '.join(missing)}")
     return algos
@@ -167,6 +175,9 @@ def worker(
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     config = read_config(Path(repo) / trainer.config)
+    if trainer.base_config is not None:  # the script's own merge: {**config, **config["alg"]}
+        config = {**read_config(Path(repo) / trainer.base_config), **config}
+        config["WANDB_MODE"] = "online"  # its callback logs only then (to the recorder)
     # As ours: whole updates, a whole number of them per logging interval.
     steps_per_update = config["NUM_ENVS"] * config["NUM_STEPS"]
     per_log = max(1, steps // steps_per_update // logs)
@@ -182,7 +193,11 @@ def worker(
     )
     config.setdefault("ENV_KWARGS", {})
     settings = {k: v for k, v in config.items() if k.isupper()}
-    train = jax.jit(module.make_train(config))
+    if trainer.base_config is not None:
+        env, _ = module.env_from_config(copy.deepcopy(config))
+        train = jax.jit(module.make_train(config, env))
+    else:
+        train = jax.jit(module.make_train(config))
     key = jax.random.PRNGKey(seed)
     t0 = time.perf_counter()
     compiled = train.lower(key).compile()
