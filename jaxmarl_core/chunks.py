@@ -35,7 +35,7 @@ from jaxmarl_core.groups import default_width, grouped
 from jaxmarl_core.train import Schedule, env_params_of, make_algorithm, make_chunk, schedule
 
 # Metrics that may be NaN in a healthy run (no training episode ended).
-_MAY_BE_NAN = ("episode_return", "absolute_return")
+_MAY_BE_NAN = ("episode_return", "absolute_return", "win_rate")
 
 
 class RunStopped(Exception):

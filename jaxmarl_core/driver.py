@@ -390,7 +390,8 @@ def summarize(
     ``env_steps_per_second_with_compile`` divides by ``wall_seconds``, the whole
     time including compilation and writing; for a resumed run all times add up
     over its ``sessions``. With ``absolute_episodes``, also the absolute metric
-    per seed (``absolute_return_*``)."""
+    per seed (``absolute_return_*``); for a game that is won or lost, the training
+    episodes' win rate over the last 10% of training (``final_win_rate_*``)."""
     final = final_train_return(metrics["episode_return"])
     final_eval = metrics["eval_return"][:, -1]
 
@@ -403,14 +404,21 @@ def summarize(
         return float(fn(xs)) if xs.size else None
 
     steps = seeds * sched.env_steps
-    absolute = {}
+    extra = {}
     if "absolute_return" in metrics:  # config.absolute_episodes > 0
         values = metrics["absolute_return"][:, -1]
-        absolute = {
+        extra = {
             "absolute_return_mean": stat(np.mean, values),
             "absolute_return_std": stat(np.std, values),
             "absolute_return_per_seed": clean(values),
         }
+    if "win_rate" in metrics:  # a game that is won or lost (SMAX)
+        wins = final_train_return(metrics["win_rate"])
+        extra.update(
+            final_win_rate_mean=stat(np.mean, wins),
+            final_win_rate_std=stat(np.std, wins),
+            final_win_rate_per_seed=clean(wins),
+        )
     return {
         "algo": config.algo,
         "env": config.env_name,
@@ -423,7 +431,7 @@ def summarize(
         "final_eval_return_mean": stat(np.mean, final_eval),
         "final_eval_return_std": stat(np.std, final_eval),
         "final_eval_return_per_seed": clean(final_eval),
-        **absolute,
+        **extra,
         "env_steps_per_second": steps / timing["train_seconds"],
         "env_steps_per_second_with_compile": steps / timing["wall_seconds"],
         "train_seconds": timing["train_seconds"],

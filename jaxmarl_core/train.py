@@ -25,7 +25,7 @@ from jaxmarl_core.groups import default_width, grouped
 from jaxmarl_core.types import Algorithm, HParams, Metrics, PRNGKey
 
 # Metrics that are summed over a chunk; every other metric is averaged.
-_SUMMED = ("episode_return_sum", "episodes")
+_SUMMED = ("episode_return_sum", "episodes", "episodes_won")
 
 
 class TrainOutput(NamedTuple):
@@ -130,6 +130,9 @@ def make_chunk(config: Config, env, algo: Algorithm, sched: Schedule) -> Callabl
         total = metrics.pop("episode_return_sum")
         metrics["episode_return"] = jnp.where(finished > 0, total / finished, jnp.nan)
         metrics["episodes"] = finished
+        if "episodes_won" in metrics:  # a game that is won or lost (SMAX)
+            won = metrics.pop("episodes_won")
+            metrics["win_rate"] = jnp.where(finished > 0, won / finished, jnp.nan)
         metrics["eval_return"] = greedy_return(env, algo, state, eval_key, config.num_eval_episodes)
         if isinstance(state, BestPolicy):
             state, metrics["absolute_return"] = absolute_metric(

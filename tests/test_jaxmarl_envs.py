@@ -16,6 +16,7 @@ import pytest
 
 from jaxmarl_core.cli import main
 from jaxmarl_core.envs import make_env
+from jaxmarl_core.envs.wrappers import Finished
 
 pytest.importorskip("jaxmarl")
 
@@ -89,6 +90,29 @@ def test_smax_battles_end_in_terminations_and_the_time_limit_in_truncations():
     assert truncated >= 1 and terminated >= 1
     assert env.state_dim == env.inner.get_world_state(env.inner.reset(jax.random.key(0))[1]).size
     assert steps.obs.action_mask.any(axis=-1).all()
+
+
+def test_wins_are_counted_in_games_that_are_won_or_lost_only():
+    """SMAX's steps say whether the battle was won there (a termination whose team
+    reward holds the victory bonus, JaxMARL's criterion); MPE's say nothing, and
+    their runs have no win rate. The runners' sums, by hand: three episodes
+    end, two of them won."""
+    smax, mpe = make_env("jaxmarl:smax-3m"), make_env("jaxmarl:MPE_simple_spread_v3")
+    for env, wins in ((smax, True), (mpe, False)):
+        state, _ = env.reset(jax.random.key(0))
+        _, ts = env.step(state, jnp.zeros((env.num_agents,), jnp.int32))
+        assert ("won" in ts.extras) is wins
+    finished = Finished(
+        done=jnp.array([[True, False], [True, True]]),
+        episode_return=jnp.array([[1.0, 5.0], [2.0, 3.0]]),
+        won=jnp.array([[True, True], [False, True]]),
+    )
+    assert {k: float(v) for k, v in finished.metrics().items()} == {
+        "episode_return_sum": 6.0,
+        "episodes": 3.0,
+        "episodes_won": 2.0,
+    }
+    assert "episodes_won" not in finished._replace(won=None).metrics()
 
 
 def test_smax_world_state_is_the_global_state():
@@ -246,3 +270,8 @@ def test_recurrent_vdn_wins_smax_3m():
     print(f"VDN on smax-3m, training return per seed: {returns[:, 0]} -> {returns[:, -1]}")
     assert (returns[:, 0] < 0.3).all(), returns[:, 0]
     assert (returns[:, -1] > 1.0).all(), returns[:, -1]
+    wins = np.asarray(out.metrics["win_rate"])
+    print(f"VDN on smax-3m, training win rate per seed: {wins[:, 0]} -> {wins[:, -1]}")
+    # The return is the enemy health taken (at most 1) plus 1 per won battle, over
+    # the same episodes: the win rate is at least the return minus 1.
+    assert (wins[:, -1] >= returns[:, -1] - 1.0 - 1e-5).all() and (wins[:, -1] > 0).all()

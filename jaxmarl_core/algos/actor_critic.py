@@ -56,7 +56,7 @@ from jaxmarl_core.core import returns as rl_returns
 from jaxmarl_core.core.masks import masked_mean
 from jaxmarl_core.core.optim import apply_gradients, make_optimizer
 from jaxmarl_core.core.policies import greedy, masked_categorical, sample_with_log_prob
-from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
+from jaxmarl_core.envs.wrappers import Finished, VecEnv, VecEnvState
 from jaxmarl_core.networks.agents import AgentNet, make_agent_net
 from jaxmarl_core.networks.critics import ValueCritic, make_value_critic
 from jaxmarl_core.networks.q_critics import ActionValueCritic
@@ -654,7 +654,7 @@ def collect(
     first: chex.Array,
     keys: chex.PRNGKey,
     sample: Behaviour = sample_with_log_prob,
-) -> tuple[VecEnvState, chex.Array, chex.Array, Rollout, chex.Array]:
+) -> tuple[VecEnvState, chex.Array, chex.Array, Rollout, Finished]:
     """Runs the behaviour policy for ``len(keys)`` steps in every environment.
 
     Args:
@@ -665,8 +665,8 @@ def collect(
             of the masked categorical policy π(a_i | h_i) they are the logits of.
 
     Returns:
-        (env_state, carry, first) after the last step, the rollout [T, B] and the
-        finished episodes' team returns float32[T, B] (where ``rollout.done``).
+        (env_state, carry, first) after the last step, the rollout [T, B] and what
+        it tells of the episodes that ended in it (:class:`Finished` [T, B]).
     """
 
     def step(loop, step_key):
@@ -686,12 +686,12 @@ def collect(
             next_obs=out.next_obs,
         )
         # Under auto-reset the observation after a done is the next episode's first.
-        return (env_state, carry, out.done), (transition, out.episode_return)
+        return (env_state, carry, out.done), (transition, out.finished())
 
-    (env_state, carry, first), (rollout, episode_return) = jax.lax.scan(
+    (env_state, carry, first), (rollout, finished) = jax.lax.scan(
         step, (env_state, carry, first), keys
     )
-    return env_state, carry, first, rollout, episode_return
+    return env_state, carry, first, rollout, finished
 
 
 def next_actions(
@@ -996,7 +996,7 @@ def update(
         first = jnp.ones(first.shape, bool)
 
     keys = jax.random.split(collect_key, setup.num_steps)
-    env_state, actor_carry, first, rollout, episode_return = collect(
+    env_state, actor_carry, first, rollout, finished = collect(
         setup, state.params.actor, env_state, start.actor, first, keys
     )
     batch, state, critic_carry, advantage = make_batch(
@@ -1012,12 +1012,10 @@ def update(
         target_critic = jax.tree_util.tree_map(
             lambda t, o: t + tau * (o - t), target_critic, params.critic
         )
-    finished = rollout.done.astype(jnp.float32)
     metrics = {
         **metrics,
         "advantage": masked_mean(advantage, batch.mask),
-        "episode_return_sum": jnp.sum(finished * episode_return),
-        "episodes": jnp.sum(finished),
+        **finished.metrics(),
     }
     state = state._replace(
         params=params,

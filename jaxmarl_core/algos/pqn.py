@@ -298,7 +298,7 @@ def update(setup: Setup, state: PQNState, hparams: HParams) -> tuple[PQNState, M
 
     key, collect_key, learn_key = jax.random.split(state.key, 3)
     keys = jax.random.split(collect_key, config.rollout_length)
-    env_state, carry, first, rollout, episode_return = actor_critic.collect(
+    env_state, carry, first, rollout, finished = actor_critic.collect(
         setup, state.params, state.env, state.carry, state.first, keys, behaviour
     )
     batch = make_batch(setup, state.params, rollout, state.carry, hparams)
@@ -310,13 +310,7 @@ def update(setup: Setup, state: PQNState, hparams: HParams) -> tuple[PQNState, M
         config.minibatches,
         learn_key,
     )
-    finished = rollout.done.astype(jnp.float32)
-    metrics = {
-        **metrics,
-        "epsilon": eps,
-        "episode_return_sum": jnp.sum(finished * episode_return),
-        "episodes": jnp.sum(finished),
-    }
+    metrics = {**metrics, "epsilon": eps, **finished.metrics()}
     state = PQNState(
         params=params,
         opt_state=opt_state,

@@ -451,16 +451,12 @@ def make_value_algorithm(
             )
             # Where the episode ended, env_state.obs is the next episode's first.
             loop = (env_state, new_carry, out.done, extra_state)
-            return loop, (transition, out.done, out.episode_return)
+            return loop, (transition, out.finished())
 
         keys = jax.random.split(key, config.rollout_length)
         loop = (state.env, state.carry, state.first, state.extras)
-        loop, (transitions, done, returns) = jax.lax.scan(step, loop, keys)
-        episode_stats = {
-            "episode_return_sum": jnp.sum(jnp.where(done, returns, 0.0)),
-            "episodes": jnp.sum(done).astype(jnp.float32),
-            "epsilon": eps,
-        }
+        loop, (transitions, finished) = jax.lax.scan(step, loop, keys)
+        episode_stats = {**finished.metrics(), "epsilon": eps}
         return loop, transitions, episode_stats
 
     def learn(state: ValueState, hparams: HParams, key: chex.PRNGKey):

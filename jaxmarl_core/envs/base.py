@@ -134,6 +134,7 @@ class MultiAgentEnvironment(Environment):
         agent_rewards: chex.Array,
         team_reward: chex.Array,
         terminated: chex.Array,
+        won: chex.Array | None = None,
     ) -> TimeStep:
         """The ``TimeStep`` after a step.
 
@@ -143,6 +144,8 @@ class MultiAgentEnvironment(Environment):
             agent_rewards: float32[N], each agent's own reward.
             team_reward: float32[], the team's reward.
             terminated: bool[], the game itself ended.
+            won: bool[], the team won the game at this step, for a game that is won
+                or lost (``extras["won"]``); None for the others.
         """
         truncated = observation.step_count >= self.episode_length
         reward = (
@@ -150,12 +153,15 @@ class MultiAgentEnvironment(Environment):
             if self.individual_rewards
             else jnp.broadcast_to(team_reward, (self.num_agents,))
         )
+        extras = {"team_reward": jnp.asarray(team_reward, jnp.float32)}
+        if won is not None:
+            extras["won"] = jnp.asarray(won, bool)
         return TimeStep(
             step_type=jnp.where(terminated | truncated, StepType.LAST, StepType.MID),
             reward=reward.astype(jnp.float32),
             discount=jnp.full((self.num_agents,), jnp.where(terminated, 0.0, 1.0), jnp.float32),
             observation=observation,
-            extras={"team_reward": jnp.asarray(team_reward, jnp.float32)},
+            extras=extras,
         )
 
     @cached_property

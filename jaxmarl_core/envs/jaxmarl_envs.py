@@ -67,6 +67,9 @@ class Game(NamedTuple):
             mask}``; None where every action is always available.
         options_from: the classes whose constructor arguments are the options
             (the wrapped SMAX's too for the heuristic-enemy SMAX); () for ``cls``.
+        won_at: a game that is won or lost: the team reward at the step the game
+            ends that marks a win (SMAX's victory bonus is 1; JaxMARL's
+            ``SMAXLogWrapper`` counts a win the same way); None for the others.
     """
 
     cls: str
@@ -74,6 +77,7 @@ class Game(NamedTuple):
     episode_length: int
     mask: str | None = None
     options_from: tuple[str, ...] = ()
+    won_at: float | None = None
 
 
 GAMES: dict[str, Game] = {
@@ -90,6 +94,7 @@ GAMES: dict[str, Game] = {
         100,
         mask="get_avail_actions",
         options_from=("HeuristicEnemySMAX", "SMAX"),
+        won_at=1.0,
     ),
 }
 
@@ -269,11 +274,14 @@ class JaxMarlEnv(MultiAgentEnvironment):
             terminated = ended & (step_count < self.episode_length)
         else:
             terminated = ended
+        team_reward = agent_rewards.mean()
+        won = None if self.game.won_at is None else ended & (team_reward >= self.game.won_at)
         timestep = self.next_timestep(
             self._observation(inner_obs, inner_state, step_count),
             agent_rewards=agent_rewards,
-            team_reward=agent_rewards.mean(),
+            team_reward=team_reward,
             terminated=terminated,
+            won=won,
         )
         return JaxMarlState(inner_state, key, step_count), timestep
 

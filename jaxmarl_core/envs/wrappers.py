@@ -42,6 +42,32 @@ class VecEnvState(NamedTuple):
     key: chex.PRNGKey
 
 
+class Finished(NamedTuple):
+    """What steps tell of the episodes that ended in them (any batch shape, e.g. [T, B]).
+
+    Attributes:
+        done: bool, the episode ended at this step.
+        episode_return: float32, its team return where ``done``.
+        won: bool, it was won, for a game that is won or lost (an environment
+            with ``extras["won"]``, e.g. SMAX); None for the others.
+    """
+
+    done: chex.Array
+    episode_return: chex.Array
+    won: chex.Array | None
+
+    def metrics(self) -> dict[str, chex.Array]:
+        """Sums every runner reports: ``episode_return_sum``, ``episodes`` and, for a
+        game that is won or lost, ``episodes_won`` (float32[] each)."""
+        metrics = {
+            "episode_return_sum": jnp.sum(jnp.where(self.done, self.episode_return, 0.0)),
+            "episodes": jnp.sum(self.done).astype(jnp.float32),
+        }
+        if self.won is not None:
+            metrics["episodes_won"] = jnp.sum(self.done & self.won).astype(jnp.float32)
+        return metrics
+
+
 class VecStep(NamedTuple):
     """One step of ``B`` environments.
 
@@ -56,6 +82,8 @@ class VecStep(NamedTuple):
         team_reward: float32[B].
         episode_return: float32[B]: the finished episode's team return where done.
         episode_length: int32[B]: the finished episode's length where done.
+        won: bool[B]: the finished episode was won, for a game that is won or lost;
+            None for the others.
     """
 
     obs: MultiAgentObservation
@@ -66,6 +94,10 @@ class VecStep(NamedTuple):
     team_reward: chex.Array
     episode_return: chex.Array
     episode_length: chex.Array
+    won: chex.Array | None = None
+
+    def finished(self) -> Finished:
+        return Finished(self.done, self.episode_return, self.won)
 
 
 def _select(mask: chex.Array, on_true: Any, on_false: Any) -> Any:
@@ -160,6 +192,7 @@ class VecEnv:
             team_reward=team_reward,
             episode_return=episode_return,
             episode_length=episode_length,
+            won=ts.extras["won"] & done if "won" in ts.extras else None,
         )
         return new, step
 
