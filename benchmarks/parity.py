@@ -78,6 +78,14 @@ JAXMARL = {
         per_agent_times_n=True,
         base_config="baselines/QLearning/config/config.yaml",
     ),
+    ("pqn_vdn", "smax"): PeerTrainer(
+        "baselines/QLearning/pqn_vdn_rnn.py",
+        "baselines/QLearning/config/alg/pqn_vdn_rnn_smax.yaml",
+        "returned_episode_returns",
+        per_agent_times_n=False,
+        win_key="returned_won_episode",
+        base_config="baselines/QLearning/config/config.yaml",
+    ),
     ("ippo", "smax"): PeerTrainer(
         "baselines/IPPO/ippo_rnn_smax.py",
         "baselines/IPPO/config/ippo_rnn_smax.yaml",
