@@ -159,7 +159,9 @@ def test_conformance(name):
         assert obs.step_count.dtype == jnp.int32 and obs.step_count.shape == ()
         assert t.reward.dtype == jnp.float32 and t.reward.shape == (n,)
         assert t.discount.dtype == jnp.float32 and t.discount.shape == (n,)
-        assert set(t.extras) == {"team_reward"}
+        # "won" (bool[]) in every step of a game that is won or lost, nowhere else.
+        assert set(t.extras) == {"team_reward"} | ({"won"} if env.reports_wins else set())
+        assert ("won" in t.extras) is name.startswith("jaxmarl:smax")
         assert t.extras["team_reward"].dtype == jnp.float32
         assert t.extras["team_reward"].shape == ()
 

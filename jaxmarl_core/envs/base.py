@@ -65,8 +65,9 @@ class MultiAgentEnvironment(Environment):
     float32[N] rewards and discounts, a time limit and a team reward.
 
     Subclasses set ``name``, ``num_agents``, ``num_actions``, ``episode_length`` (and
-    ``individual_rewards`` where agents have rewards of their own) and give the
-    lengths of ``agents_view`` and ``global_state`` as ``obs_dim`` and ``state_dim``.
+    ``individual_rewards`` where agents have rewards of their own, ``reports_wins``
+    for a game that is won or lost) and give the lengths of ``agents_view`` and
+    ``global_state`` as ``obs_dim`` and ``state_dim``.
     """
 
     name: str
@@ -74,6 +75,8 @@ class MultiAgentEnvironment(Environment):
     num_actions: int
     episode_length: int
     individual_rewards: bool = False
+    # Every TimeStep's extras hold "won" (bool[]: the team won at this step).
+    reports_wins: bool = False
 
     @property
     @abc.abstractmethod
@@ -125,8 +128,15 @@ class MultiAgentEnvironment(Environment):
             reward=jnp.zeros((self.num_agents,), jnp.float32),
             discount=jnp.ones((self.num_agents,), jnp.float32),
             observation=observation,
-            extras={"team_reward": jnp.zeros((), jnp.float32)},
+            extras=self._extras(jnp.zeros((), jnp.float32), jnp.zeros((), bool)),
         )
+
+    def _extras(self, team_reward: chex.Array, won: chex.Array | None) -> dict:
+        """``team_reward``, and ``won`` (False where not given) for a game that is won or lost."""
+        extras = {"team_reward": jnp.asarray(team_reward, jnp.float32)}
+        if self.reports_wins:
+            extras["won"] = jnp.zeros((), bool) if won is None else jnp.asarray(won, bool)
+        return extras
 
     def next_timestep(
         self,
@@ -144,8 +154,8 @@ class MultiAgentEnvironment(Environment):
             agent_rewards: float32[N], each agent's own reward.
             team_reward: float32[], the team's reward.
             terminated: bool[], the game itself ended.
-            won: bool[], the team won the game at this step, for a game that is won
-                or lost (``extras["won"]``); None for the others.
+            won: bool[], the team won the game at this step (``extras["won"]`` where
+                ``reports_wins``; ignored elsewhere).
         """
         truncated = observation.step_count >= self.episode_length
         reward = (
@@ -153,15 +163,12 @@ class MultiAgentEnvironment(Environment):
             if self.individual_rewards
             else jnp.broadcast_to(team_reward, (self.num_agents,))
         )
-        extras = {"team_reward": jnp.asarray(team_reward, jnp.float32)}
-        if won is not None:
-            extras["won"] = jnp.asarray(won, bool)
         return TimeStep(
             step_type=jnp.where(terminated | truncated, StepType.LAST, StepType.MID),
             reward=reward.astype(jnp.float32),
             discount=jnp.full((self.num_agents,), jnp.where(terminated, 0.0, 1.0), jnp.float32),
             observation=observation,
-            extras=extras,
+            extras=self._extras(team_reward, won),
         )
 
     @cached_property

@@ -206,6 +206,7 @@ class JaxMarlEnv(MultiAgentEnvironment):
         self.num_agents = len(self.agents)
         self.episode_length = episode_length
         self.individual_rewards = individual_rewards
+        self.reports_wins = game.won_at is not None
         for agent in self.agents:
             space = inner.action_space(agent)
             if not isinstance(space, spaces.Discrete):
