@@ -291,41 +291,41 @@ _PPO_RNN_SMAX = MappingProxyType(
 _SMAX_KWARGS = MappingProxyType(
     {"see_enemy_actions": True, "walls_cause_death": True, "attack_mode": "closest"}
 )
-# JaxMARL's PQN-VDN (pqn_vdn_ff_mpe.yaml); it optimises with RAdam, ours with Adam.
-_PQN_MPE = MappingProxyType(
+# What JaxMARL's PQN-VDN files (pqn_vdn_ff_mpe.yaml, pqn_vdn_rnn_smax.yaml) share;
+# JaxMARL optimises with RAdam, ours with Adam.
+_PQN = MappingProxyType(
     dict(
-        num_envs=256,
-        rollout_length=16,
-        hidden_size=256,
         num_layers=2,
         norm="layer_norm",
         eps_start=1.0,
-        eps_end=0.1,
         eps_decay_fraction=0.1,
         max_grad_norm=1.0,
         minibatches=16,
         epochs=4,
+    )
+)
+_PQN_MPE = MappingProxyType(
+    dict(
+        _PQN,
+        num_envs=256,
+        rollout_length=16,
+        hidden_size=256,
+        eps_end=0.1,
         lr=5e-4,
         gamma=0.9,
         lambda_=0.3,
     )
 )
-# pqn_vdn_rnn_smax.yaml, with LayerNorm where it has BatchNorm (and on its inputs):
-# our networks carry no batch statistics.
+# LayerNorm where pqn_vdn_rnn_smax.yaml has BatchNorm (and none on the inputs, which
+# it normalises): our networks carry no batch statistics.
 _PQN_RNN_SMAX = MappingProxyType(
     dict(
+        _PQN,
         recurrent=True,
         num_envs=128,
         rollout_length=128,
         hidden_size=512,
-        num_layers=2,
-        norm="layer_norm",
-        eps_start=1.0,
         eps_end=0.01,
-        eps_decay_fraction=0.1,
-        max_grad_norm=1.0,
-        minibatches=16,
-        epochs=4,
         lr=2.5e-4,
         anneal_lr=True,
         gamma=0.99,

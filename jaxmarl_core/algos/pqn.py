@@ -38,7 +38,7 @@ from jumanji.env import Environment
 from jaxmarl_core.algos import actor_critic, value_based
 from jaxmarl_core.config import Config, ConfigError, Param
 from jaxmarl_core.core import returns as rl_returns
-from jaxmarl_core.core.exploration import epsilon_greedy, linear_schedule, masked_argmax, masked_max
+from jaxmarl_core.core.exploration import decayed_epsilon, epsilon_greedy, masked_max
 from jaxmarl_core.core.optim import apply_gradients, make_optimizer
 from jaxmarl_core.core.targets import select
 from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
@@ -129,19 +129,8 @@ def q_lambda_targets(
     return jax.lax.stop_gradient(g)
 
 
-def targets(
-    reward: chex.Array,
-    discount: chex.Array,
-    done: chex.Array,
-    next_value: chex.Array,
-    hparams: HParams,
-) -> chex.Array:
-    """Independent PQN: every agent's Q(λ) target on its own reward (:func:`q_lambda_targets`).
-
-    Args: reward, discount, next_value float32[T, B, N]; done bool[T, B].
-    Returns: float32[T, B, N].
-    """
-    return q_lambda_targets(reward, discount, done, next_value, hparams)
+# Independent PQN: every agent's Q(λ) target on its own reward, [T, B, N].
+targets = q_lambda_targets
 
 
 def loss(q_taken: chex.Array, target: chex.Array) -> chex.Array:
@@ -223,14 +212,6 @@ class Batch(NamedTuple):
     start: chex.Array
 
 
-def epsilon(setup: Setup, num_updates: chex.Array, hparams: HParams) -> chex.Array:
-    """ε of this update: linear from ``eps_start`` to ``eps_end`` over
-    ``eps_decay_fraction`` of ``total_timesteps``, then constant."""
-    steps = num_updates * setup.venv.num_envs * setup.config.rollout_length
-    decay_steps = hparams["eps_decay_fraction"] * setup.config.total_timesteps
-    return linear_schedule(hparams["eps_start"], hparams["eps_end"], steps / decay_steps)
-
-
 def make_batch(
     setup: Setup, params: Any, rollout: actor_critic.Rollout, start: chex.Array, hparams: HParams
 ) -> Batch:
@@ -287,10 +268,10 @@ def sgd_step(setup: Setup, carry, batch: Batch, hparams: HParams):
 def update(setup: Setup, state: PQNState, hparams: HParams) -> tuple[PQNState, Metrics]:
     """One collect-and-learn iteration."""
     config = setup.config
+    steps = state.num_updates * setup.venv.num_envs * config.rollout_length
     if config.anneal_lr:
-        steps = state.num_updates * setup.venv.num_envs * config.rollout_length
         hparams = {**hparams, "lr": hparams["lr"] * (1.0 - steps / config.total_timesteps)}
-    eps = epsilon(setup, state.num_updates, hparams)
+    eps = decayed_epsilon(hparams, steps, config.total_timesteps)
 
     def behaviour(key, q, mask):
         actions, probs = epsilon_greedy(key, q, mask, eps)
@@ -354,10 +335,7 @@ def make_pqn(env: Environment, config: Config, targets: Targets, loss: Loss) -> 
         return update(setup, state, hparams)
 
     def act(state: PQNState, obs: MultiAgentObservation, carry: chex.Array, key: chex.PRNGKey):
-        """Greedy: argmax_a Q(h_i, a) among the allowed actions, and the hidden states."""
-        no_reset = jnp.zeros(obs.step_count.shape, bool)
-        carry, q = net.step(state.params, carry, obs.agents_view, no_reset)
-        return masked_argmax(q, obs.action_mask), carry
+        return value_based.greedy_actions(net, state.params, obs, carry)
 
     return Algorithm(
         init=init,

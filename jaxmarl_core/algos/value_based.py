@@ -51,7 +51,7 @@ import jax.numpy as jnp
 from jumanji.env import Environment
 
 from jaxmarl_core.config import Config, ConfigError, Param
-from jaxmarl_core.core.exploration import epsilon_greedy, linear_schedule, masked_argmax
+from jaxmarl_core.core.exploration import decayed_epsilon, epsilon_greedy, masked_argmax
 from jaxmarl_core.core.optim import apply_gradients, make_optimizer
 from jaxmarl_core.core.targets import greedy_value, select
 from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
@@ -286,6 +286,17 @@ def loss_input(
     )
 
 
+def greedy_actions(
+    agent_net: AgentNet, params: Any, obs: MultiAgentObservation, carry: chex.Array
+) -> tuple[chex.Array, chex.Array]:
+    """argmax_a Q(h_i, a) among the allowed actions, int32[B, N], and the hidden states
+    after reading ``obs``. The caller starts every episode from ``initial_carry``, so
+    nothing resets here."""
+    no_reset = jnp.zeros(obs.step_count.shape, bool)
+    carry, q = agent_net.step(params, carry, obs.agents_view, no_reset)
+    return masked_argmax(q, obs.action_mask), carry
+
+
 def require_common_reward(env: Environment, algo: str) -> None:
     """Value decomposition learns one team value: refuse individual rewards."""
     if getattr(env, "individual_rewards", False):
@@ -424,10 +435,7 @@ def make_value_algorithm(
         )
 
     def epsilon(state: ValueState, hparams: HParams) -> chex.Array:
-        decay_steps = hparams["eps_decay_fraction"] * config.total_timesteps
-        return linear_schedule(
-            hparams["eps_start"], hparams["eps_end"], state.env_steps / decay_steps
-        )
+        return decayed_epsilon(hparams, state.env_steps, config.total_timesteps)
 
     def collect(state: ValueState, hparams: HParams, key: chex.PRNGKey):
         eps = epsilon(state, hparams)
@@ -526,10 +534,7 @@ def make_value_algorithm(
         return state, {**metrics, **episode_stats}
 
     def act(state: ValueState, obs: MultiAgentObservation, carry, key: chex.PRNGKey):
-        # The caller starts every episode from initial_carry, so nothing resets here.
-        first = jnp.zeros(obs.step_count.shape, bool)
-        carry, q = agent_net.step(state.params["agent"], carry, obs.agents_view, first)
-        return masked_argmax(q, obs.action_mask), carry
+        return greedy_actions(agent_net, state.params["agent"], obs, carry)
 
     return Algorithm(
         init=init,

@@ -24,6 +24,13 @@ def linear_schedule(start: chex.Array, end: chex.Array, fraction: chex.Array) ->
     return start + (end - start) * jnp.clip(fraction, 0.0, 1.0)
 
 
+def decayed_epsilon(hparams: dict, env_steps: chex.Array, total_timesteps: int) -> chex.Array:
+    """ε after ``env_steps`` steps: ``eps_start`` moving linearly to ``eps_end`` over
+    ``eps_decay_fraction`` of ``total_timesteps``, then ``eps_end`` (float32[])."""
+    decay_steps = hparams["eps_decay_fraction"] * total_timesteps
+    return linear_schedule(hparams["eps_start"], hparams["eps_end"], env_steps / decay_steps)
+
+
 def epsilon_greedy(
     key: chex.PRNGKey, q: chex.Array, mask: chex.Array, epsilon: chex.Array
 ) -> tuple[chex.Array, chex.Array]:

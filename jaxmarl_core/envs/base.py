@@ -128,7 +128,7 @@ class MultiAgentEnvironment(Environment):
             reward=jnp.zeros((self.num_agents,), jnp.float32),
             discount=jnp.ones((self.num_agents,), jnp.float32),
             observation=observation,
-            extras=self._extras(jnp.zeros((), jnp.float32), jnp.zeros((), bool)),
+            extras=self._extras(jnp.zeros((), jnp.float32), None),
         )
 
     def _extras(self, team_reward: chex.Array, won: chex.Array | None) -> dict:
