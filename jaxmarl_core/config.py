@@ -64,6 +64,8 @@ class Param:
         low, high: inclusive bounds, or None.
         low_open, high_open: make a bound exclusive.
         choices: allowed values of a ``str`` key.
+        many: the value is a comma-separated set of ``choices`` (written back
+            in the order of ``choices``, the first choice always in it).
         traced: a float that goes into ``hparams`` (traced) rather than ``static``.
     """
 
@@ -75,11 +77,12 @@ class Param:
     low_open: bool = False
     high_open: bool = False
     choices: tuple | None = None
+    many: bool = False
     traced: bool = False
 
     def allowed(self) -> str:
         if self.choices is not None:
-            return f"one of {list(self.choices)}"
+            return f"{'a comma-separated set' if self.many else 'one'} of {list(self.choices)}"
         if self.kind is bool:
             return "true or false"
         lo = "" if self.low is None else f"{self.low} {'<' if self.low_open else '<='} "
@@ -130,6 +133,11 @@ class Param:
         elif self.kind is str:
             if not isinstance(value, str):
                 raise bad
+            if self.many:
+                names = {n.strip() for n in value.split(",") if n.strip()}
+                if not names or not names <= set(self.choices):
+                    raise bad
+                return ",".join(c for c in self.choices if c == self.choices[0] or c in names)
             if self.choices is not None and value not in self.choices:
                 raise bad
             return value
@@ -145,6 +153,8 @@ class Param:
             return False
         return True
 
+
+LOGGERS = ("csv", "tensorboard", "wandb", "marl_eval")
 
 COMMON_PARAMS: dict[str, Param] = {
     "total_timesteps": Param(
@@ -178,8 +188,14 @@ COMMON_PARAMS: dict[str, Param] = {
     ),
     "keep_checkpoints": Param(2, int, "how many of the newest checkpoints to keep", low=1),
     "logger": Param(
-        "csv", str, "metrics.csv, or metrics.csv and TensorBoard", choices=("csv", "tensorboard")
+        "csv",
+        str,
+        "where metrics go: metrics.csv always, and any of tensorboard, wandb, marl_eval",
+        choices=LOGGERS,
+        many=True,
     ),
+    "wandb_project": Param("jaxmarl_core", str, "logger=wandb: the W&B project"),
+    "wandb_group": Param("", str, "logger=wandb: the W&B group (empty: the run directory's name)"),
     "lr": Param(5e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
     "gamma": Param(0.99, float, "discount factor", low=0.0, high=1.0, traced=True),
     "max_grad_norm": Param(

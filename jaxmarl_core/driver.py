@@ -5,8 +5,8 @@ vmapped over seeds, once per logging step. The run directory is written as the
 run goes:
 
 - at the start: ``config.yaml`` (the resolved config) and ``run.json`` (seeds);
-- after every logging step: the rows of ``metrics.csv`` (and TensorBoard
-  events with ``logger=tensorboard``);
+- after every logging step: the rows of ``metrics.csv`` (and what the other
+  loggers of ``logger=`` write: :mod:`jaxmarl_core.loggers`);
 - every ``checkpoint_every`` logging steps and at the end: a checkpoint
   (``jaxmarl_core.checkpoints``) with the learner state and the metrics so far;
 - at the end: ``summary.json`` and ``returns.png``.
@@ -36,6 +36,7 @@ import numpy as np
 from jaxmarl_core.checkpoints import Checkpoints
 from jaxmarl_core.chunks import compile_programs, runs_of, start_runs, train_runs
 from jaxmarl_core.config import Config, ConfigError, make_config
+from jaxmarl_core.loggers import RunInfo, check_loggers, open_loggers
 from jaxmarl_core.train import Schedule, make_algorithm, schedule, seed_keys
 
 RUN_FILE = "run.json"
@@ -111,7 +112,7 @@ def load_run(directory: str | os.PathLike) -> tuple[Config, int, int]:
 
 
 # ---------------------------------------------------------------------------
-# Metrics as the run goes: metrics.csv and TensorBoard
+# Metrics as the run goes: metrics.csv and the other loggers
 
 
 def _columns(names) -> list[str]:
@@ -132,29 +133,22 @@ def _csv_rows(step: dict[str, np.ndarray], columns: list[str], first_seed: int) 
 
 class MetricsLog:
     """Writes each logging step's metrics as it comes: rows of ``metrics.csv``
-    (long format, one row per seed and logging step, in step order) and, with
-    ``logger=tensorboard``, TensorBoard scalars (the mean over seeds, and each
-    seed's ``eval_return``) under ``tensorboard/``.
+    (long format, one row per seed and logging step, in step order), and hands
+    the step to the other loggers ``logger=`` names (:mod:`jaxmarl_core.loggers`).
 
     Given the history of a resumed run, it first rewrites ``metrics.csv`` to
     hold exactly that history, dropping rows written after the checkpoint.
     """
 
-    def __init__(
-        self, out: Path, first_seed: int, logger: str, history: list[dict[str, np.ndarray]]
-    ) -> None:
-        self.path = out / "metrics.csv"
-        self.first_seed = first_seed
+    def __init__(self, run: RunInfo, history: list[dict[str, np.ndarray]]) -> None:
+        self.path = run.out / "metrics.csv"
+        self.first_seed = run.first_seed
         self.columns: list[str] | None = None
         if history:
-            self.columns = _write_steps_csv(self.path, history, first_seed)
+            self.columns = _write_steps_csv(self.path, history, run.first_seed)
         else:
             self.path.unlink(missing_ok=True)
-        self.tensorboard = None
-        if logger == "tensorboard":
-            writer = _tensorboard_writer()
-            purge = int(history[-1]["env_steps"][0]) + 1 if history else None
-            self.tensorboard = writer(str(out / "tensorboard"), purge_step=purge)
+        self.loggers = open_loggers(run, history)
 
     def append(self, step: dict[str, np.ndarray]) -> None:
         if self.columns is None:
@@ -162,29 +156,12 @@ class MetricsLog:
             self.path.write_text("seed," + ",".join(self.columns) + "\n")
         with self.path.open("a") as f:
             f.write("\n".join(_csv_rows(step, self.columns, self.first_seed)) + "\n")
-        if self.tensorboard is not None:
-            x = int(step["env_steps"][0])
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                for name in self.columns[1:]:
-                    self.tensorboard.add_scalar(name, float(np.nanmean(step[name])), x)
-            for s, value in enumerate(step["eval_return"]):
-                self.tensorboard.add_scalar(f"eval_return/seed_{self.first_seed + s}", value, x)
-            self.tensorboard.flush()
+        for logger in self.loggers:
+            logger.append(step)
 
-    def close(self) -> None:
-        if self.tensorboard is not None:
-            self.tensorboard.close()
-
-
-def _tensorboard_writer():
-    try:
-        from tensorboardX import SummaryWriter
-    except ImportError:
-        raise ConfigError(
-            "logger=tensorboard needs tensorboardX: pip install 'jaxmarl-core[tensorboard]'"
-        ) from None
-    return SummaryWriter
+    def finish(self, summary: dict[str, Any] | None) -> None:
+        for logger in self.loggers:
+            logger.finish(summary)
 
 
 def _write_steps_csv(path: Path, steps: list[dict[str, np.ndarray]], first_seed: int) -> list[str]:
@@ -261,8 +238,7 @@ def run(
         raise ConfigError(f"seeds={seeds!r} is not allowed; seeds must be an integer >= 1")
     if not isinstance(first_seed, int) or isinstance(first_seed, bool) or first_seed < 0:
         raise ConfigError(f"first_seed={first_seed!r} is not allowed; it must be an integer >= 0")
-    if config.logger == "tensorboard":
-        _tensorboard_writer()
+    check_loggers(config)
     if out is not None:
         out = check_output_dir(out)
         make_algorithm(config)  # bad environment options fail before anything is written
@@ -288,6 +264,7 @@ def resume(
                 f"resume= continues with the config stored in the run; {key}={value!r} "
                 f"conflicts with its {key}={have!r}"
             )
+    check_loggers(config)
     path = Path(directory)
     if (path / "summary.json").is_file():
         return None
@@ -317,7 +294,9 @@ def _drive(
     past, sched = start.meta, programs.sched
     compile_seconds = programs.compile_seconds
 
-    log = MetricsLog(out, first_seed, config.logger, start.history) if out is not None else None
+    log = None
+    if out is not None:
+        log = MetricsLog(RunInfo(out, config, seeds, first_seed), start.history)
     if progress:
         print(
             f"{'resuming' if start.step else 'training'} {config.algo} on {config.env_name}: "
@@ -354,14 +333,17 @@ def _drive(
             run_names=lambda r: f"seed {first_seed + r}",
             resume_hint=f"resume with: jaxmarl-core train resume={out}",
         )
+    except BaseException:
+        if log is not None:
+            log.finish(None)
+        raise
     finally:
         bar.close()
-        if log is not None:
-            log.close()
     summary = summarize(config, done.metrics, seeds, first_seed, sched, timing(done.train_seconds))
     if out is not None:
         _write_atomic(out / "summary.json", json.dumps(summary, indent=2) + "\n")
         plot_returns(out / "returns.png", done.metrics, f"{config.algo} on {config.env_name}")
+        log.finish(summary)
     return RunResult(metrics=done.metrics, summary=summary, state=done.state)
 
 

@@ -1,5 +1,5 @@
 """The commands that use a finished run: eval, plot, resume; their bad input;
-TensorBoard logging and the plain progress lines of a non-terminal."""
+and the plain progress lines of a non-terminal."""
 
 import pytest
 
@@ -74,34 +74,3 @@ def test_bad_input_is_one_line_and_a_non_zero_exit(finished, tmp_path, capsys, a
     assert len(lines) == 1 and lines[0].startswith("jaxmarl-core: error:"), captured.err
     assert message in lines[0]
     assert not (tmp_path / "x.gif").exists() and not (tmp_path / "compare.jpg").exists()
-
-
-def test_tensorboard_logger_writes_event_files(tmp_path):
-    out = tmp_path / "tb"
-    args = ["train", "algo=idqn", "env=climbing", f"out={out}", "logger=tensorboard", *TINY]
-    assert main(args) == 0
-    events = list((out / "tensorboard").glob("events.out.tfevents.*"))
-    assert len(events) == 1 and events[0].stat().st_size > 0
-    scalars: dict[str, list[int]] = {}
-    for event in _read_events(events[0]):
-        for value in event.summary.value:
-            scalars.setdefault(value.tag, []).append(event.step)
-    assert {"eval_return", "episode_return", "loss", "eval_return/seed_0"} <= set(scalars)
-    assert scalars["eval_return"] == [1000, 2000]
-
-
-def _read_events(path):
-    """The Event protos of a TensorBoard file (TFRecord framing: length, its CRC,
-    the record, its CRC)."""
-    import struct
-
-    from tensorboardX.proto.event_pb2 import Event
-
-    data = path.read_bytes()
-    pos = 0
-    while pos < len(data):
-        (length,) = struct.unpack("<Q", data[pos : pos + 8])
-        event = Event()
-        event.ParseFromString(data[pos + 12 : pos + 12 + length])
-        yield event
-        pos += 12 + length + 4
