@@ -1,6 +1,7 @@
 """jaxmarl_core: vectorised cooperative multi-agent RL in JAX."""
 
 from jaxmarl_core import _xla_flags
+from jaxmarl_core._version import __version__
 
 _xla_flags.apply()
 
@@ -26,6 +27,7 @@ __all__ = [
     "PBTResult",
     "SweepResult",
     "TrainOutput",
+    "__version__",
     "grid",
     "list_algos",
     "list_envs",

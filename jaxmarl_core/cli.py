@@ -34,6 +34,9 @@ USAGE = """usage:
                                      re-run with the same out skips finished cells and
                                      resumes a cut-off one from its checkpoint
   jaxmarl-core keys <algo>            config keys of an algorithm, with defaults
+  jaxmarl-core --version
+
+train's logger=tensorboard,wandb,marl_eval adds loggers to metrics.csv (always on).
 
 Every command keeps its compiled programs in JAX's persistent compilation cache,
 so a command repeated with the same shapes loads them instead of compiling:
@@ -425,6 +428,11 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if argv else 2
+    if argv[0] in ("-V", "--version"):
+        from jaxmarl_core._version import __version__
+
+        print(f"jaxmarl-core {__version__}")
+        return 0
     command, rest = argv[0], argv[1:]
     from jaxmarl_core.chunks import RunStopped
     from jaxmarl_core.hosts import AgreedError, jax_distributed_joined, stop_alone
