@@ -318,7 +318,8 @@ def _drive(
     def on_step(done: int, step: dict[str, np.ndarray], sps: float) -> None:
         if log is not None:
             log.append(step)
-        bar.update(done, float(np.nanmean(step["episode_return"])), sps)
+        finished = step["episode_return"][np.isfinite(step["episode_return"])]
+        bar.update(done, float(finished.mean()) if finished.size else math.nan, sps)
 
     try:
         done = train_runs(
@@ -489,7 +490,12 @@ def evaluate_run(
             an animated GIF to this path.
         seed: the evaluation's key, ``PRNGKey(seed)``.
     """
-    from jaxmarl_core.envs.episodes import greedy_returns, joint_action_counts, render_episode
+    from jaxmarl_core.envs.episodes import (
+        greedy_returns,
+        joint_action_counts,
+        render_episode,
+        why_not_renderable,
+    )
     from jaxmarl_core.envs.matrix import MatrixGame
 
     config, seeds, first_seed = load_run(directory)
@@ -505,6 +511,8 @@ def evaluate_run(
             raise ConfigError(
                 "render= is for grid games; a matrix game's eval prints its joint-action table"
             )
+        if (reason := why_not_renderable(env)) is not None:
+            raise ConfigError(f"render=: {reason}")
         if Path(render).suffix.lower() != ".gif":
             raise ConfigError(f"render={str(render)!r}: the animation is written as a .gif file")
         check_output_file(render)

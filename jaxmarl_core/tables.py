@@ -356,8 +356,8 @@ TABLES["mpe"] = TableSpec(
     budgets={"value_based": 10_000_000, "actor_critic": 10_000_000},
     published={},
     note=(
-        "JaxMARL's cooperative discrete MPE tasks at its budget (1e7 environment steps), "
-        "with the settings of JaxMARL's own baselines. Return: the mean over agents of "
+        "JaxMARL's cooperative discrete MPE tasks (published budget: 1e7 environment "
+        "steps), with the settings of JaxMARL's own baselines. Return: the mean over agents of "
         "each agent's episode return (JaxMARL's logs multiply it by the number of agents)."
     ),
     settings={
@@ -400,8 +400,9 @@ TABLES["smax"] = TableSpec(
     published={},
     note=(
         "SMAX against the heuristic enemy (JaxMARL's HeuristicEnemySMAX and its env "
-        "kwargs) at JaxMARL's budget (1e7 environment steps), recurrent agents with the "
-        "settings of JaxMARL's baselines. Metric: return (the win rate is not yet recorded)."
+        "kwargs; published budget: 1e7 environment steps), recurrent agents with the settings "
+        "of JaxMARL's baselines. Metrics: return "
+        "and win rate (the training episodes won)."
     ),
     settings={
         "ippo": dict(_PPO_RNN_SMAX, lr=0.004, clip_eps=0.05),
@@ -439,8 +440,8 @@ TABLES["mava"] = TableSpec(
     budgets={"value_based": 20_000_000, "actor_critic": 20_000_000},
     published={},
     note=(
-        "Mava's LBF and RWARE tasks at Mava's budget (2e7 environment steps) and time "
-        "limits, feed-forward IPPO and MAPPO with Mava's PPO settings. Our LBF and RWARE "
+        "Mava's LBF and RWARE tasks (published budget: 2e7 environment steps) with Mava's "
+        "time limits, feed-forward IPPO and MAPPO with Mava's PPO settings. Our LBF and RWARE "
         "are Jumanji's, as Mava's are."
     ),
     settings={"ippo": _MAVA_PPO, "mappo": _MAVA_PPO},

@@ -177,3 +177,12 @@ def test_render_refuses_what_it_cannot_draw(tmp_path):
 def test_num_episodes_must_be_positive():
     with pytest.raises(ValueError, match="num_episodes"):
         greedy_returns(make_env("climbing"), random_policy, jax.random.key(0), 0)
+
+
+def test_what_can_be_rendered_is_known_before_any_episode_runs():
+    from jaxmarl_core.envs.episodes import MATRIX_RENDER_MESSAGE, why_not_renderable
+
+    assert why_not_renderable(make_env("climbing")) == MATRIX_RENDER_MESSAGE
+    assert why_not_renderable(make_env("lbf-8x8-2p-2f-coop")) is None
+    assert why_not_renderable(make_env("jumanji:Connector-v3")) is None
+    assert "Jumanji-backed" in why_not_renderable(make_env("jaxmarl:MPE_simple_spread_v3"))

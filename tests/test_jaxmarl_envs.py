@@ -93,9 +93,9 @@ def test_smax_battles_end_in_terminations_and_the_time_limit_in_truncations():
 
 
 def test_wins_are_counted_in_games_that_are_won_or_lost_only():
-    """SMAX's steps say whether the battle was won there (a termination whose team
-    reward holds the victory bonus, JaxMARL's criterion); MPE's say nothing, and
-    their runs have no win rate. The runners' sums, by hand: three episodes
+    """SMAX's steps say whether the battle was won there (it ended with every enemy
+    dead and an ally alive: the condition of SMAX's victory bonus); MPE's say
+    nothing, and their runs have no win rate. The runners' sums, by hand: three episodes
     end, two of them won."""
     smax, mpe = make_env("jaxmarl:smax-3m"), make_env("jaxmarl:MPE_simple_spread_v3")
     for env, wins in ((smax, True), (mpe, False)):
@@ -113,6 +113,27 @@ def test_wins_are_counted_in_games_that_are_won_or_lost_only():
         "episodes_won": 2.0,
     }
     assert "episodes_won" not in finished._replace(won=None).metrics()
+
+
+@pytest.mark.parametrize("bonus", [1.0, 5.0])
+def test_a_battle_is_won_by_the_state_not_by_the_size_of_the_bonus(bonus):
+    """Won: all enemies dead, an ally alive; both dead is a draw; whatever
+    ``won_battle_bonus`` is (a threshold on the reward would miss bonus 5)."""
+    env = make_env("jaxmarl:smax-3m", won_battle_bonus=bonus)
+    state, _ = env.reset(jax.random.key(0))
+    allies = env.inner.num_allies
+
+    def won(alive):
+        inner = state.inner.state.replace(unit_alive=jnp.asarray(alive))
+        return bool(env._battle_won(state.inner.replace(state=inner)))
+
+    enemies_dead = [True] * allies + [False] * (len(state.inner.state.unit_alive) - allies)
+    assert won(enemies_dead)
+    assert not won([False] * len(enemies_dead))  # a draw
+    assert not won([True] * len(enemies_dead))  # the battle goes on
+    assert not won(
+        [False] * (allies - 1) + [True] + [True] + [False] * (len(enemies_dead) - allies - 1)
+    )
 
 
 def test_smax_world_state_is_the_global_state():

@@ -38,6 +38,21 @@ Record = Callable[[Any, chex.Array, chex.Array], Any]
 MATRIX_RENDER_MESSAGE = "render is for grid games; matrix games print their joint-action table"
 
 
+def why_not_renderable(env: Any) -> str | None:
+    """Why ``render_episode`` cannot draw ``env`` (one line), or None if it can:
+    it draws Jumanji-backed games (LBF, RWARE, Cleaner, Connector) through the
+    inner Jumanji environment's ``animate``."""
+    if isinstance(env, MatrixGame):
+        return MATRIX_RENDER_MESSAGE
+    inner = getattr(env, "inner", None)
+    if inner is None or not callable(getattr(inner, "animate", None)):
+        return (
+            f"cannot render {env!r}: render draws Jumanji-backed games "
+            "(LBF, RWARE, Cleaner, Connector) through Jumanji's animate"
+        )
+    return None
+
+
 def _check_num_episodes(num_episodes: Any) -> int:
     if isinstance(num_episodes, bool) or not isinstance(num_episodes, int | np.integer):
         raise ValueError(f"num_episodes must be an integer >= 1, got {num_episodes!r}")
@@ -220,7 +235,7 @@ def render_episode(
     consecutive identical frames into one longer frame.
 
     Args:
-        env: a Jumanji-backed grid game (LBF, RWARE) holding its Jumanji
+        env: a Jumanji-backed game (LBF, RWARE, Cleaner, Connector) holding its Jumanji
             environment as ``env.inner``; its state is the inner state.
         policy: ``policy(obs [1], carry, key) -> (int32[1, N], carry)``.
         key: the episode's randomness.
@@ -235,13 +250,9 @@ def render_episode(
         ValueError: for an environment that cannot be rendered (matrix games
             included) or a path that does not end in ``.gif``.
     """
-    if isinstance(env, MatrixGame):
-        raise ValueError(MATRIX_RENDER_MESSAGE)
-    inner = getattr(env, "inner", None)
-    if inner is None or not callable(getattr(inner, "animate", None)):
-        raise ValueError(
-            f"cannot render {env!r}: render needs a Jumanji-backed grid game (LBF, RWARE)"
-        )
+    reason = why_not_renderable(env)
+    if reason is not None:
+        raise ValueError(reason)
     path = Path(path)
     if path.suffix.lower() != ".gif":
         raise ValueError(f"render writes an animated GIF; the path must end in .gif, got {path}")
@@ -264,5 +275,5 @@ def render_episode(
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with matplotlib.rc_context({"animation.writer": "pillow"}):
-        inner.animate(frames, interval=interval, save_path=str(path))
+        env.inner.animate(frames, interval=interval, save_path=str(path))
     return path

@@ -67,9 +67,10 @@ class Game(NamedTuple):
             mask}``; None where every action is always available.
         options_from: the classes whose constructor arguments are the options
             (the wrapped SMAX's too for the heuristic-enemy SMAX); () for ``cls``.
-        won_at: a game that is won or lost: the team reward at the step the game
-            ends that marks a win (SMAX's victory bonus is 1; JaxMARL's
-            ``SMAXLogWrapper`` counts a win the same way); None for the others.
+        wins: a game that is won or lost (SMAX): a step reports ``won``, the
+            battle ended with every enemy dead and an ally alive (the condition
+            of SMAX's victory bonus, read from its state, so it holds whatever
+            ``won_battle_bonus`` or ``use_self_play_reward`` say).
     """
 
     cls: str
@@ -77,7 +78,7 @@ class Game(NamedTuple):
     episode_length: int
     mask: str | None = None
     options_from: tuple[str, ...] = ()
-    won_at: float | None = None
+    wins: bool = False
 
 
 GAMES: dict[str, Game] = {
@@ -94,7 +95,7 @@ GAMES: dict[str, Game] = {
         100,
         mask="get_avail_actions",
         options_from=("HeuristicEnemySMAX", "SMAX"),
-        won_at=1.0,
+        wins=True,
     ),
 }
 
@@ -206,7 +207,7 @@ class JaxMarlEnv(MultiAgentEnvironment):
         self.num_agents = len(self.agents)
         self.episode_length = episode_length
         self.individual_rewards = individual_rewards
-        self.reports_wins = game.won_at is not None
+        self.reports_wins = game.wins
         for agent in self.agents:
             space = inner.action_space(agent)
             if not isinstance(space, spaces.Discrete):
@@ -254,6 +255,12 @@ class JaxMarlEnv(MultiAgentEnvironment):
             step_count=step_count,
         )
 
+    def _battle_won(self, inner_state: Any) -> chex.Array:
+        """SMAX: every enemy dead and at least one ally alive (bool[])."""
+        alive = inner_state.state.unit_alive  # bool[allies + enemies]
+        allies = self.inner.num_allies
+        return jnp.all(~alive[allies:]) & jnp.any(alive[:allies])
+
     def reset(self, key: chex.PRNGKey) -> tuple[JaxMarlState, TimeStep]:
         key, reset_key = jax.random.split(key)
         inner_obs, inner_state = self.inner.reset(reset_key)
@@ -276,7 +283,7 @@ class JaxMarlEnv(MultiAgentEnvironment):
         else:
             terminated = ended
         team_reward = agent_rewards.mean()
-        won = None if self.game.won_at is None else ended & (team_reward >= self.game.won_at)
+        won = ended & self._battle_won(inner_state) if self.game.wins else None
         timestep = self.next_timestep(
             self._observation(inner_obs, inner_state, step_count),
             agent_rewards=agent_rewards,

@@ -153,7 +153,7 @@ FAMILIES: tuple[EnvFamily, ...] = (
         pattern=re.compile(r"^jumanji:Connector-v3$"),
         build=_connector,
         options=frozenset({"episode_length", "individual_rewards", "grid_size", "num_agents"}),
-        grammar="jumanji:Connector-v3 (env_kwargs grid_size, num_agents)",
+        grammar="jumanji:Connector-v3 (env_kwargs grid_size, num_agents, individual_rewards)",
         examples=("jumanji:Connector-v3",),
     ),
     EnvFamily(
