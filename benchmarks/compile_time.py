@@ -1,7 +1,9 @@
 """Compile seconds per algorithm x environment at the defaults, as the command line
 compiles them (``chunks.compile_programs``: the vmapped chunk of updates, evaluation
 and logging), beside the compile seconds of one vmapped ``update`` alone and the
-size of each program's HLO, so the time can be placed.
+size of each program's HLO, so the time can be placed. ``ready_seconds`` is what a
+user waits for before the first logging step's work starts: every program compiled
+and the runs initialised (the same calls on any commit, so commits compare).
 
     taskset -c 0 python benchmarks/compile_time.py --label before \\
         --out benchmarks/results/compile-time-cpu.json
@@ -21,10 +23,11 @@ import time
 from pathlib import Path
 
 import jax
+import numpy as np
 
 import jaxmarl_core as jm
-from jaxmarl_core.chunks import compile_programs
-from jaxmarl_core.train import make_algorithm
+from jaxmarl_core.chunks import compile_programs, runs_of
+from jaxmarl_core.train import make_algorithm, seed_keys
 
 ENVS = ("climbing", "lbf-8x8-2p-2f-coop", "jaxmarl:MPE_simple_spread_v3")
 
@@ -47,12 +50,18 @@ def measure(algo: str, env: str) -> dict:
     t0 = time.perf_counter()
     programs = compile_programs(config, 1)
     wall = time.perf_counter() - t0
+    runs = runs_of(np.asarray(seed_keys(1)), config.hparams)
+    init_keys, _ = programs.keys(runs.keys)
+    state = programs.init(init_keys, runs.hparams, runs.env_params)
+    jax.block_until_ready(programs.finite(state))
+    ready = time.perf_counter() - t0
     update_seconds, update_lines = update_compile(config)
     return {
         "algo": algo,
         "env": env,
         "chunk_compile_seconds": round(programs.compile_seconds, 2),
         "wall_seconds": round(wall, 2),
+        "ready_seconds": round(ready, 2),
         "update_compile_seconds": round(update_seconds, 2),
         "update_hlo_lines": update_lines,
     }
@@ -72,7 +81,8 @@ def main() -> None:
             row = {"label": args.label, **measure(algo, env)}
             rows.append(row)
             print(
-                f"{algo:10s} {env:32s} chunk {row['chunk_compile_seconds']:6.2f} s  "
+                f"{algo:10s} {env:32s} ready {row['ready_seconds']:6.2f} s  "
+                f"chunk {row['chunk_compile_seconds']:6.2f} s  "
                 f"update {row['update_compile_seconds']:6.2f} s  "
                 f"({row['update_hlo_lines']} HLO lines)",
                 flush=True,

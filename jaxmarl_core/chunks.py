@@ -65,13 +65,15 @@ class Programs(NamedTuple):
     ``init(init_keys, hparams, env_params) -> state``; ``chunk(state, hparams,
     env_params, eval_keys [R, 2]) -> (state, metrics)`` (compiled, donates
     ``state``; ``env_params`` as in :class:`Runs`);
-    ``finite(state) -> bool[R]`` (every parameter finite).
+    ``finite(state) -> bool[R]`` (every parameter finite); ``state_spec``, the
+    learner state's shapes and dtypes.
     """
 
     keys: Callable
     init: Callable
     chunk: Callable
     finite: Callable
+    state_spec: Any
     sched: Schedule
     num_runs: int
     compile_seconds: float
@@ -229,17 +231,21 @@ def compile_programs(
         if env_params
         else None
     )
-    state_spec = jax.eval_shape(init_v, key_spec, hp_spec, params_spec)
+    init_lowered = init_v.trace(key_spec, hp_spec, params_spec).lower()
+    state_spec = init_lowered.out_info
     if sharding is not None:
         state_spec = jax.tree.map(
             lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), state_spec
         )
     compiled = chunk_v.lower(state_spec, hp_spec, params_spec, key_spec).compile()
+    # init too, ahead of time: compile_seconds then counts every compilation.
+    init_c = init_lowered.compile()
     return Programs(
         keys=keys_v,
-        init=init_v,
+        init=init_c,
         chunk=compiled,
         finite=finite_v,
+        state_spec=state_spec,
         sched=sched,
         num_runs=num_runs,
         compile_seconds=time.perf_counter() - t0,
@@ -249,8 +255,7 @@ def compile_programs(
 
 def state_shape(programs: Programs, runs: Runs) -> Any:
     """The learner state's structure, shapes and dtypes (for restoring)."""
-    init_keys, _ = jax.eval_shape(programs.keys, runs.keys)
-    return jax.eval_shape(programs.init, init_keys, runs.hparams, runs.env_params)
+    return programs.state_spec
 
 
 def start_runs(
