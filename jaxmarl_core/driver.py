@@ -374,7 +374,8 @@ def summarize(
     time including compilation and writing; for a resumed run all times add up
     over its ``sessions``. With ``absolute_episodes``, also the absolute metric
     per seed (``absolute_return_*``); for a game that is won or lost, the training
-    episodes' win rate over the last 10% of training (``final_win_rate_*``)."""
+    episodes' win rate over the last 10% of training (``final_win_rate_*``) and
+    the greedy evaluation's at the last logging step (``final_eval_win_rate_*``)."""
     final = final_train_return(metrics["episode_return"])
     final_eval = metrics["eval_return"][:, -1]
 
@@ -401,6 +402,13 @@ def summarize(
             final_win_rate_mean=stat(np.mean, wins),
             final_win_rate_std=stat(np.std, wins),
             final_win_rate_per_seed=clean(wins),
+        )
+    if "eval_win_rate" in metrics:
+        greedy_wins = metrics["eval_win_rate"][:, -1]
+        extra.update(
+            final_eval_win_rate_mean=stat(np.mean, greedy_wins),
+            final_eval_win_rate_std=stat(np.std, greedy_wins),
+            final_eval_win_rate_per_seed=clean(greedy_wins),
         )
     return {
         "algo": config.algo,

@@ -13,7 +13,7 @@ directory's ``metrics.csv``, written by the driver) is always on. The others:
 - ``marl_eval``: ``out/marl_eval.json`` in the raw-experiment schema that
   marl-eval (Gorsane et al. 2022) reads, rewritten after every logging step:
   per seed, each logging step's greedy evaluation return (and win rate where
-  the game reports one) and, at the end, the absolute metric
+  the game is won or lost) and, at the end, the absolute metric
   (``absolute_return`` when ``absolute_episodes > 0``, else the final
   evaluation). See :func:`jaxmarl_core.stats.marl_eval_json`.
 
@@ -205,7 +205,7 @@ class MarlEvalLogger:
         steps = np.stack([s["env_steps"] for s in self.steps], axis=1)  # [seeds, K]
         metrics = {
             name: np.stack([s[metric] for s in self.steps], axis=1)  # [seeds, K]
-            for metric, name in (("eval_return", "return"), ("win_rate", "win_rate"))
+            for metric, name in (("eval_return", "return"), ("eval_win_rate", "win_rate"))
             if metric in self.steps[0]
         }
         # One set of logging steps per seed for every metric, so step_k means one time.

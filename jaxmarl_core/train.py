@@ -19,8 +19,8 @@ import jax.numpy as jnp
 
 from jaxmarl_core.config import Config, ConfigError, algo_module, check_hparams
 from jaxmarl_core.envs.base import MultiAgentEnvironment
+from jaxmarl_core.envs.episodes import greedy_outcomes
 from jaxmarl_core.envs.registry import make_env
-from jaxmarl_core.envs.wrappers import evaluate
 from jaxmarl_core.groups import default_width, grouped
 from jaxmarl_core.types import Algorithm, HParams, Metrics, PRNGKey
 
@@ -133,7 +133,7 @@ def make_chunk(config: Config, env, algo: Algorithm, sched: Schedule) -> Callabl
         if "episodes_won" in metrics:  # a game that is won or lost (SMAX)
             won = metrics.pop("episodes_won")
             metrics["win_rate"] = jnp.where(finished > 0, won / finished, jnp.nan)
-        metrics["eval_return"] = greedy_return(env, algo, state, eval_key, config.num_eval_episodes)
+        metrics.update(greedy_evaluation(env, algo, state, eval_key, config.num_eval_episodes))
         if isinstance(state, BestPolicy):
             state, metrics["absolute_return"] = absolute_metric(
                 state, metrics["eval_return"], eval_key
@@ -166,15 +166,28 @@ def make_chunk(config: Config, env, algo: Algorithm, sched: Schedule) -> Callabl
     return chunk
 
 
-def greedy_return(env, algo: Algorithm, state: Any, key: PRNGKey, episodes: int) -> chex.Array:
-    """float32[]: mean team return of ``episodes`` greedy episodes of ``state``'s policy."""
-    return evaluate(
+def greedy_evaluation(
+    env, algo: Algorithm, state: Any, key: PRNGKey, episodes: int
+) -> dict[str, chex.Array]:
+    """``eval_return`` (float32[]: the mean team return of ``episodes`` greedy
+    episodes of ``state``'s policy) and, for a game that is won or lost,
+    ``eval_win_rate`` (float32[]: the fraction of them won)."""
+    returns, won = greedy_outcomes(
         env,
         lambda obs, carry, k: algo.act(state, obs, carry, k),
         key,
         episodes,
         carry=algo.initial_carry((episodes,)),
     )
+    out = {"eval_return": returns.mean()}
+    if won is not None:
+        out["eval_win_rate"] = won.astype(jnp.float32).mean()
+    return out
+
+
+def greedy_return(env, algo: Algorithm, state: Any, key: PRNGKey, episodes: int) -> chex.Array:
+    """float32[]: mean team return of ``episodes`` greedy episodes of ``state``'s policy."""
+    return greedy_evaluation(env, algo, state, key, episodes)["eval_return"]
 
 
 def _hparams(config: Config, hparams: HParams | None) -> HParams:

@@ -296,3 +296,21 @@ def test_recurrent_vdn_wins_smax_3m():
     # The return is the enemy health taken (at most 1) plus 1 per won battle, over
     # the same episodes: the win rate is at least the return minus 1.
     assert (wins[:, -1] >= returns[:, -1] - 1.0 - 1e-5).all() and (wins[:, -1] > 0).all()
+
+
+def test_greedy_evaluation_counts_the_battles_won():
+    """A short SMAX run logs eval_win_rate, the greedy episodes won (a fraction
+    of num_eval_episodes=4), and its summary the last one per seed; MPE has none."""
+    from jaxmarl_core.config import make_config
+    from jaxmarl_core.driver import run
+
+    config = make_config(
+        "ippo", env="jaxmarl:smax-3m", total_timesteps=2048, num_logs=2, num_envs=8,
+        rollout_length=128, num_eval_episodes=4, hidden_size=16,
+    )  # fmt: skip
+    result = run(config, seeds=2, progress=False)
+    rates = result.metrics["eval_win_rate"]
+    assert rates.shape == (2, 2) and np.all(np.isin(rates * 4, [0, 1, 2, 3, 4]))
+    assert result.summary["final_eval_win_rate_per_seed"] == list(rates[:, -1])
+    mpe = make_config("ippo", env="jaxmarl:MPE_simple_spread_v3", total_timesteps=256, num_envs=2)
+    assert "eval_win_rate" not in run(mpe, progress=False).metrics

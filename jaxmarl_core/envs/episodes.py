@@ -4,8 +4,9 @@ One loop runs the episodes (:func:`_greedy_episodes`): ``num_episodes``
 episodes in parallel, each from its own reset, for ``env.episode_length`` steps
 of one ``lax.scan``. An episode is *alive* until the first step that ends it;
 what happens after that step (the adapters do not reset) is never counted.
-:func:`greedy_returns`, :func:`joint_action_counts` and :func:`render_episode`
-read different things off that same loop, and
+:func:`greedy_returns` (with :func:`greedy_outcomes`, the wins too),
+:func:`joint_action_counts` and :func:`render_episode` read different things off
+that same loop, and
 :func:`jaxmarl_core.envs.wrappers.evaluate` is the mean of :func:`greedy_returns`.
 
 Nothing here writes a file except :func:`render_episode`, which writes the GIF
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -61,6 +62,23 @@ def _check_num_episodes(num_episodes: Any) -> int:
     return int(num_episodes)
 
 
+class Episodes(NamedTuple):
+    """What one loop of greedy episodes gives.
+
+    Attributes:
+        env_state: the environments' states after reset [B].
+        returns: float32[B], each episode's team return.
+        won: bool[B], whether each episode was won, for a game that is won or
+            lost (its steps' extras hold ``won``); None for the others.
+        records: what ``record`` kept, stacked to [T, B, ...], or None.
+    """
+
+    env_state: Any
+    returns: chex.Array
+    won: chex.Array | None
+    records: Any
+
+
 def _greedy_episodes(
     env: Environment,
     policy: Policy,
@@ -68,7 +86,7 @@ def _greedy_episodes(
     num_episodes: int,
     carry: Any,
     record: Record | None = None,
-) -> tuple[Any, chex.Array, Any]:
+) -> Episodes:
     """Runs ``B = num_episodes`` episodes in parallel for ``T = env.episode_length`` steps.
 
     Args:
@@ -79,20 +97,22 @@ def _greedy_episodes(
             was alive when it took them, bool[B]. None keeps nothing.
 
     Returns:
-        (env_state [B] after reset, team return float32[B], records stacked to [T, B, ...]
-        or None).
+        The :class:`Episodes`.
     """
     reset_key, key = jax.random.split(key)
     env_state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
+    reports_wins = "won" in ts.extras
 
     def body(loop, step_key):
-        env_state, obs, memory, alive, total = loop
+        env_state, obs, memory, alive, total, won = loop
         actions, memory = policy(obs, memory, step_key)
         env_state, ts = jax.vmap(env.step)(env_state, actions)
         kept = None if record is None else record(env_state, actions, alive)
         total = total + jnp.where(alive, ts.extras["team_reward"], 0.0)
+        if reports_wins:
+            won = won | (alive & ts.extras["won"])
         alive = alive & ~ts.last()
-        return (env_state, ts.observation, memory, alive, total), kept
+        return (env_state, ts.observation, memory, alive, total, won), kept
 
     init = (
         env_state,
@@ -100,9 +120,10 @@ def _greedy_episodes(
         carry,
         jnp.ones((num_episodes,), bool),
         jnp.zeros((num_episodes,), jnp.float32),
+        jnp.zeros((num_episodes,), bool),
     )
-    (*_, total), records = jax.lax.scan(body, init, jax.random.split(key, env.episode_length))
-    return env_state, total, records
+    (*_, total, won), records = jax.lax.scan(body, init, jax.random.split(key, env.episode_length))
+    return Episodes(env_state, total, won if reports_wins else None, records)
 
 
 def greedy_returns(
@@ -128,9 +149,26 @@ def greedy_returns(
     Returns:
         float32[num_episodes]: the team return of every episode.
     """
+    return greedy_outcomes(env, policy, key, num_episodes, carry)[0]
+
+
+def greedy_outcomes(
+    env: Environment,
+    policy: Policy,
+    key: chex.PRNGKey,
+    num_episodes: int,
+    carry: Any = None,
+) -> tuple[chex.Array, chex.Array | None]:
+    """:func:`greedy_returns`, and for a game that is won or lost (SMAX) whether
+    each episode was won.
+
+    Returns:
+        (float32[num_episodes] team returns, bool[num_episodes] won, or None for
+        a game without wins).
+    """
     num_episodes = _check_num_episodes(num_episodes)
-    _, total, _ = _greedy_episodes(env, policy, key, num_episodes, carry)
-    return total
+    episodes = _greedy_episodes(env, policy, key, num_episodes, carry)
+    return episodes.returns, episodes.won
 
 
 def joint_action_counts(
@@ -161,7 +199,7 @@ def joint_action_counts(
     def record(env_state, actions, alive):
         return actions, alive
 
-    _, _, (actions, alive) = _greedy_episodes(env, policy, key, num_episodes, carry, record)
+    actions, alive = _greedy_episodes(env, policy, key, num_episodes, carry, record).records
     # actions int32[T, B, N], alive bool[T, B]
     shape = (env.num_actions,) * env.num_agents
     index = tuple(actions[..., i] for i in range(env.num_agents))
@@ -262,8 +300,9 @@ def render_episode(
 
     @jax.jit
     def episode(key, carry):
-        first, _, (states, alive) = _greedy_episodes(env, policy, key, 1, carry, record)
-        return first, states, alive
+        episodes = _greedy_episodes(env, policy, key, 1, carry, record)
+        states, alive = episodes.records
+        return episodes.env_state, states, alive
 
     first, states, alive = jax.device_get(episode(key, carry))
     # first: [1] state; states: [T, 1] states after each step; alive: bool[T, 1]
