@@ -221,6 +221,10 @@ def _search_args(command: str, pairs: dict[str, str]) -> tuple[Any, dict[str, st
         if required not in pairs:
             raise UsageError(f"{command} needs {required}=...; see 'jaxmarl-core list'")
     algo, env = pairs.pop("algo"), pairs.pop("env")
+    if pairs.get("logger", "csv") != "csv":
+        raise UsageError(
+            f"{command} writes its own results ({command}.csv and plots); logger= is for train"
+        )
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = pairs.pop("out", None) or f"runs/{command}-{algo}-{env}-{stamp}"
     spec = {k: v for k, v in pairs.items() if _is_sweep_spec(v)}

@@ -62,6 +62,18 @@ def test_plot_writes_a_comparison_figure(finished, tmp_path, capsys):
         (["train", "resume={tmp}/missing"], "does not exist"),
         (["sweep", "resume={run}"], "is not a sweep directory"),
         (["plot", "{tmp}/missing"], "does not exist"),
+        (["sweep", "algo=idqn", "env=climbing", "lr=1e-3,1e-4", "logger=wandb"], "logger= is for"),
+        (
+            [
+                "pbt",
+                "algo=idqn",
+                "env=climbing",
+                "population=2",
+                "lr=uniform(0.1,0.2)",
+                "logger=tensorboard,marl_eval",
+            ],
+            "logger= is for train",
+        ),
         (["plot", "{run}", "metric=nope"], "nope"),
         (["plot", "{run}", "out={tmp}/compare.jpg"], ".png"),
     ],
