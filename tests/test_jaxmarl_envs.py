@@ -298,9 +298,27 @@ def test_recurrent_vdn_wins_smax_3m():
     assert (wins[:, -1] >= returns[:, -1] - 1.0 - 1e-5).all() and (wins[:, -1] > 0).all()
 
 
+def test_greedy_episodes_say_which_were_won():
+    """Greedy episodes of a game that is won or lost say which were won (bool[B]:
+    an episode is won at the step it ends with the battle won); MPE's say None."""
+    from jaxmarl_core.envs.episodes import greedy_outcomes
+
+    smax, mpe = make_env("jaxmarl:smax-3m"), make_env("jaxmarl:MPE_simple_spread_v3")
+
+    def still(env):
+        return lambda obs, carry, key: (jnp.zeros((4, env.num_agents), jnp.int32), carry)
+
+    returns, won = jax.jit(lambda k: greedy_outcomes(smax, still(smax), k, 4))(jax.random.key(0))
+    assert returns.shape == (4,) and won.shape == (4,) and won.dtype == bool
+    assert not won.any()  # allies that never act do not win
+    assert greedy_outcomes(mpe, still(mpe), jax.random.key(0), 4)[1] is None
+
+
+@pytest.mark.slow
 def test_greedy_evaluation_counts_the_battles_won():
     """A short SMAX run logs eval_win_rate, the greedy episodes won (a fraction
-    of num_eval_episodes=4), and its summary the last one per seed; MPE has none."""
+    of num_eval_episodes=4), and its summary the last one per seed; MPE has none
+    (about a minute, mostly SMAX's compilation)."""
     from jaxmarl_core.config import make_config
     from jaxmarl_core.driver import run
 
