@@ -1087,8 +1087,9 @@ def plot_table(path: Path, table: TableResult) -> None:
                 continue
             mean, lower, upper = mean_and_interval(cell.curve)
             means.append(mean)
-            color = f"C{j}" if j < 10 else "black"  # 11 algorithms, 10 colours
-            style = "-" if algo not in VALUE_BASED else "--"
+            # 13 algorithms, 10 colours: the three past them are dotted.
+            color = f"C{j % 10}"
+            style = "--" if algo in VALUE_BASED else ":" if j >= 10 else "-"
             ax.plot(cell.curve_steps, mean, style, color=color, label=algo, linewidth=1.4)
             if cell.curve.shape[0] > 1:
                 ax.fill_between(cell.curve_steps, lower, upper, color=color, alpha=0.15, lw=0)
