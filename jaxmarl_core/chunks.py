@@ -253,11 +253,6 @@ def compile_programs(
     )
 
 
-def state_shape(programs: Programs, runs: Runs) -> Any:
-    """The learner state's structure, shapes and dtypes (for restoring)."""
-    return programs.state_spec
-
-
 def start_runs(
     programs: Programs,
     runs: Runs,
@@ -272,7 +267,7 @@ def start_runs(
     # may leave an empty leaf of the init program's output replicated).
     place = (lambda state: state) if sharding is None else partial(jax.device_put, device=sharding)
     if resume and checkpoints is not None:
-        found = checkpoints.restore(state_shape(programs, runs), report=report)
+        found = checkpoints.restore(programs.state_spec, report=report)
         if found is not None:
             history = [{k: v[:, t] for k, v in found.metrics.items()} for t in range(found.step)]
             return Start(place(found.state), found.step, history, found.meta)

@@ -79,10 +79,6 @@ def open_loggers(run: RunInfo, history: list[dict[str, np.ndarray]]) -> list[Log
     return [makers[n](run, history) for n in run.config.logger.split(",") if n in makers]
 
 
-def _finite(value: Any) -> bool:
-    return bool(np.isfinite(value))
-
-
 class TensorBoardLogger:
     """Scalars under ``out/tensorboard/``; a resumed run purges the steps after
     its checkpoint, so the event files hold each step once."""
@@ -140,7 +136,8 @@ class WandbLogger:
     def append(self, step: dict[str, np.ndarray]) -> None:
         for s, wb in enumerate(self.runs):
             values = {k: float(v[s]) for k, v in step.items() if k != "env_steps"}
-            wb.log({k: v for k, v in values.items() if _finite(v)}, step=int(step["env_steps"][s]))
+            finite = {k: v for k, v in values.items() if np.isfinite(v)}
+            wb.log(finite, step=int(step["env_steps"][s]))
 
     def finish(self, summary: dict[str, Any] | None) -> None:
         for s, wb in enumerate(self.runs):

@@ -120,10 +120,10 @@ def _greedy_episodes(
         carry,
         jnp.ones((num_episodes,), bool),
         jnp.zeros((num_episodes,), jnp.float32),
-        jnp.zeros((num_episodes,), bool),
+        jnp.zeros((num_episodes,), bool) if reports_wins else None,
     )
     (*_, total, won), records = jax.lax.scan(body, init, jax.random.split(key, env.episode_length))
-    return Episodes(env_state, total, won if reports_wins else None, records)
+    return Episodes(env_state, total, won, records)
 
 
 def greedy_returns(
