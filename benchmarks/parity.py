@@ -7,6 +7,11 @@ and wall-clock, written where ``jaxmarl-core table`` reads them as extra rows.
     jaxmarl-core table mpe algos=ippo tasks=jaxmarl:MPE_simple_spread_v3 out=tables/mpe
     python benchmarks/parity.py --suite mpe --record tables/mpe   # into benchmarks/results
 
+    python benchmarks/parity.py --peer mava --repo /tmp/mava-src --commit 57c8e64 \\
+        --suite mava --algos ippo,mappo --tasks lbf-2s-8x8-2p-2f-coop,rware-tiny-2ag \\
+        --seeds 5 --budget 1.0 --out tables/mava --core 1
+    jaxmarl-core table mava algos=ippo,mappo tasks=lbf-2s-8x8-2p-2f-coop out=tables/mava
+
 Each (peer trainer, task, seed) is one process of the peer's own Python
 (``--python``), pinned with ``taskset -c CORE``; it imports the peer's script
 from the checkout where it lies (nothing of the peer is copied into this
@@ -24,6 +29,26 @@ every agent's reward by the number of agents ("as per the on-policy
 codebase"), ours reports the mean over agents, so its returns are divided by
 the number of agents (``units`` in each file says so). SMAX's win rate is
 recorded where the script logs it.
+
+Mava (``--peer mava``, suite ``mava``): its feed-forward Anakin systems
+``mava.systems.ppo.anakin.ff_ippo`` and ``ff_mappo``, imported from the
+checkout (``peers.import_mava``: stand-ins for the modules of environment
+families Mava wraps that are missing here), with its own default config
+composed by hydra (``ff_ippo`` / ``ff_mappo`` with ``env=lbf`` or
+``env=rware`` and the task's ``env/scenario``); only ``system.total_timesteps``,
+``system.seed`` and the scenario are set. The worker builds the environment
+and learner as Mava's ``run_experiment`` does and calls its learner once per
+logging interval (``num_updates_per_eval`` updates per call); Mava's own
+evaluation is not run. The returns recorded are those of the training episodes
+that ended in each interval (``episode_metrics``: ``episode_return`` where
+``is_terminal_step``), NaN where none ended. Mava's ``RecordEpisodeMetrics``
+sums the mean over agents of each step's reward, and Mava gives every agent the
+team reward (LBF: the sum of the agents' rewards; RWARE: the shared reward), so
+its return is the team return, as ours. A checkout from ``git archive`` has
+no ``.git``: give its commit with ``--commit``.
+
+``--budget`` scales the suite's budget (as ``budget=`` of ``jaxmarl-core
+table``): 1e7 env steps for mpe and smax, 2e7 for mava.
 """
 
 # Only the standard library at the top: the workers run under the peer's Python.
@@ -55,6 +80,32 @@ class PeerTrainer(NamedTuple):
     per_agent_times_n: bool
     win_key: str | None = None
     base_config: str | None = None
+
+    def files(self, task: str) -> list[str]:
+        """The checkout's files this trainer needs (relative to the checkout)."""
+        return [f for f in (self.script, self.config, self.base_config) if f is not None]
+
+
+class MavaTrainer(NamedTuple):
+    """One of Mava's systems: its module, its default config's name (in
+    ``mava/configs/default``), and whether its environment carries the global
+    state (``environments.make(config, add_global_state=...)`` in the module's
+    ``run_experiment``)."""
+
+    module: str
+    config: str
+    global_state: bool
+
+    @property
+    def script(self) -> str:
+        return self.module.replace(".", "/") + ".py"
+
+    def files(self, task: str) -> list[str]:
+        files = [self.script, f"mava/configs/default/{self.config}.yaml"]
+        if task in TASKS["mava"]:
+            env, _, scenario = TASKS["mava"][task].partition("/")
+            files += [f"mava/configs/env/{env}.yaml", f"mava/configs/env/scenario/{scenario}.yaml"]
+        return files
 
 
 # JaxMARL snapshot c793d09 (jaxmarl 0.2.0): baselines/IPPO, MAPPO and QLearning.
@@ -101,8 +152,29 @@ JAXMARL = {
         win_key="win_rate",
     ),
 }
-PEERS = {"jaxmarl": JAXMARL}
-# Our task names in each suite -> the peer's ENV_NAME (and map, for SMAX).
+# JaxMARL's recurrent Q-learning (iql_rnn.py, vdn_rnn.py, qmix_rnn.py) shares one
+# config file per environment family: ql_rnn_mpe.yaml and ql_rnn_smax.yaml.
+for _algo, _script in (("idqn", "iql_rnn"), ("vdn", "vdn_rnn"), ("qmix", "qmix_rnn")):
+    for _suite, _win in (("mpe", None), ("smax", "returned_won_episode")):
+        JAXMARL[(_algo, _suite)] = PeerTrainer(
+            f"baselines/QLearning/{_script}.py",
+            f"baselines/QLearning/config/alg/ql_rnn_{_suite}.yaml",
+            "returned_episode_returns",
+            per_agent_times_n=_suite == "mpe",
+            win_key=_win,
+            base_config="baselines/QLearning/config/config.yaml",
+        )
+# Mava snapshot 57c8e64 (October 2024): the feed-forward Anakin PPO systems.
+MAVA = {
+    ("ippo", "mava"): MavaTrainer("mava.systems.ppo.anakin.ff_ippo", "ff_ippo", False),
+    ("mappo", "mava"): MavaTrainer("mava.systems.ppo.anakin.ff_mappo", "ff_mappo", True),
+}
+PEERS = {"jaxmarl": JAXMARL, "mava": MAVA}
+# The suites' budgets (``TABLES[suite].budgets`` in jaxmarl_core/tables.py):
+# ``--budget`` scales them, as ``budget=`` of ``jaxmarl-core table`` does.
+SUITE_STEPS = {"mpe": 10_000_000, "smax": 10_000_000, "mava": 20_000_000}
+# Our task names in each suite -> the peer's ENV_NAME (and map, for SMAX; Mava:
+# its env config and scenario config, env/scenario).
 TASKS = {
     "mpe": {
         "jaxmarl:MPE_simple_spread_v3": "MPE_simple_spread_v3",
@@ -112,6 +184,13 @@ TASKS = {
     "smax": {
         f"jaxmarl:smax-{m}": f"HeuristicEnemySMAX/{m}"
         for m in ("3m", "2s3z", "3s5z", "6h_vs_8z", "5m_vs_6m", "3s5z_vs_3s6z")
+    },
+    "mava": {
+        **{
+            f"lbf-{s}": f"lbf/{s}"
+            for s in ("2s-8x8-2p-2f-coop", "8x8-2p-2f-coop", "2s-10x10-3p-3f", "15x15-4p-3f")
+        },
+        **{f"rware-{s}": f"rware/{s}" for s in ("tiny-2ag", "tiny-4ag", "small-4ag")},
     },
 }
 
@@ -138,7 +217,9 @@ class Recorder(types.ModuleType):
         return None
 
 
-def check_peer(peer: str, repo: str | None, algos: list[str], suite: str) -> list[str]:
+def check_peer(
+    peer: str, repo: str | None, algos: list[str], suite: str, tasks: list[str] = ()
+) -> list[str]:
     """The peer's files this run needs; exits with one line naming what is missing."""
     if peer not in PEERS:
         sys.exit(f"parity: unknown peer {peer!r}; peers: {', '.join(PEERS)}")
@@ -152,11 +233,37 @@ def check_peer(peer: str, repo: str | None, algos: list[str], suite: str) -> lis
             f"known: {', '.join(known) or '(none)'}"
         )
     trainers = [PEERS[peer][(a, suite)] for a in algos]
-    needed = [f for t in trainers for f in (t.script, t.config, t.base_config) if f is not None]
+    needed = dict.fromkeys(f for t in trainers for task in tasks or [""] for f in t.files(task))
     missing = [str(Path(repo) / f) for f in needed if not (Path(repo) / f).is_file()]
     if missing:
         sys.exit(f"parity: the {peer} checkout lacks {', '.join(missing)}")
     return algos
+
+
+def run_record(
+    peer: str,
+    algo: str,
+    suite: str,
+    task: str,
+    seed: int,
+    per_log: int,
+    steps_per_update: int,
+    returns: list[float],
+    updates: int,
+) -> dict:
+    """What every peer's record of one seed starts with: the run, and its return
+    at the end of each logging interval of ``per_log`` updates."""
+    return {
+        "peer": peer,
+        "algo": f"{peer}:{algo}",
+        "suite": suite,
+        "task": task,
+        "seed": seed,
+        "env_steps": [int((i + 1) * per_log * steps_per_update) for i in range(len(returns))],
+        "episode_return": [float(x) for x in returns],
+        "updates": updates,
+        "env_steps_total": updates * steps_per_update,
+    }
 
 
 def worker(
@@ -227,16 +334,10 @@ def worker(
         raise RuntimeError(f"the script logged {updates} updates, not {per_log * logs}")
     # nanmean: an update in which no episode ended logs NaN (SMAX's masked means).
     returns = np.nanmean(per_update.reshape(logs, per_log), axis=1)
-    record = {
-        "peer": peer,
-        "algo": f"{peer}:{algo}",
-        "suite": suite,
-        "task": task,
-        "seed": seed,
-        "env_steps": [int((i + 1) * per_log * steps_per_update) for i in range(len(returns))],
-        "episode_return": [float(x) for x in returns],
-        "updates": updates,
-        "env_steps_total": updates * steps_per_update,
+    record = run_record(
+        peer, algo, suite, task, seed, per_log, steps_per_update, list(returns), updates
+    )
+    record |= {
         "compile_seconds": compile_seconds,
         "train_seconds": train_seconds,
         "wall_seconds": compile_seconds + train_seconds,
@@ -254,6 +355,96 @@ def worker(
         wins = np.array([r[trainer.win_key] for r in recorder.records])
         record["win_rate"] = [float(x) for x in np.nanmean(wins.reshape(logs, per_log), axis=1)]
     return record
+
+
+def worker_mava(
+    repo: str, peer: str, algo: str, suite: str, task: str, seed: int, steps: int, logs: int
+) -> dict:
+    """One seed of Mava's system, set up as its ``run_experiment`` does; returns
+    the record written for it."""
+    import jax
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from peers import import_mava
+
+    repo = str(Path(repo).resolve())  # imported from, and the working directory
+    trainer = PEERS[peer][(algo, suite)]
+    system, stubbed = import_mava(repo, trainer.module)
+    from hydra import compose, initialize_config_dir
+    from mava.utils import make_env as environments
+    from mava.utils.total_timestep_checker import check_total_timesteps
+    from omegaconf import OmegaConf
+
+    os.chdir(repo)  # Mava's hydra search path (file://mava/configs) is relative to its root
+    env_config, _, scenario = TASKS[suite][task].partition("/")
+    overrides = [f"env={env_config}", f"env/scenario={scenario}"]
+    with initialize_config_dir(str(Path(repo) / "mava/configs/default"), version_base="1.2"):
+        config = compose(trainer.config, overrides=overrides)
+    OmegaConf.set_struct(config, False)  # as Mava's hydra_entry_point
+    config.logger.system_name = trainer.config
+    config.system.seed = seed
+    # run_experiment's set-up, without its evaluator, logger and checkpointer.
+    env, _ = environments.make(config, add_global_state=trainer.global_state)
+    key, _key_e, actor_key, critic_key = jax.random.split(
+        jax.random.PRNGKey(config.system.seed), num=4
+    )
+    learn, _, state = system.learner_setup(env, (key, actor_key, critic_key), config)
+    # As ours: whole updates, a whole number of them per logging interval.
+    steps_per_update = (
+        len(jax.devices())
+        * config.system.rollout_length
+        * config.system.update_batch_size
+        * config.arch.num_envs
+    )
+    per_log = max(1, steps // steps_per_update // logs)
+    logs = min(logs, steps // steps_per_update)
+    if logs < 1:
+        raise RuntimeError(f"{steps} env steps is less than one update ({steps_per_update})")
+    config.system.total_timesteps = per_log * logs * steps_per_update
+    config = check_total_timesteps(config)  # num_updates from total_timesteps, as Mava's
+    config.system.num_updates_per_eval = per_log  # one learner call per logging interval
+    settings = OmegaConf.to_container(config, resolve=True)
+    t0 = time.perf_counter()
+    compiled = learn.lower(state).compile()
+    compile_seconds = time.perf_counter() - t0
+    sums, counts = [], []
+    t0 = time.perf_counter()
+    for _ in range(logs):
+        output = compiled(state)
+        state = output.learner_state
+        # [devices, updates, update_batch_size, rollout_length, num_envs]
+        ended = np.asarray(output.episode_metrics["is_terminal_step"])
+        returns = np.asarray(output.episode_metrics["episode_return"])
+        sums.append(float(returns[ended].sum()))
+        counts.append(int(ended.sum()))
+    jax.block_until_ready(state)
+    train_seconds = time.perf_counter() - t0
+    updates = per_log * logs
+    if config.system.num_updates != updates:
+        raise RuntimeError(f"Mava's num_updates is {config.system.num_updates}, not {updates}")
+    # The mean return of the training episodes that ended in each interval.
+    returns = [t / n if n else float("nan") for t, n in zip(sums, counts, strict=True)]
+    return run_record(
+        peer, algo, suite, task, seed, per_log, steps_per_update, returns, updates
+    ) | {
+        "episodes": counts,
+        "compile_seconds": compile_seconds,
+        "train_seconds": train_seconds,
+        "wall_seconds": compile_seconds + train_seconds,
+        "units": (
+            "episode_return of Mava's RecordEpisodeMetrics over the training episodes that "
+            "ended: the sum of the mean over agents of each step's reward, every agent "
+            "receiving the team reward (the team return, as ours)"
+        ),
+        "script": trainer.script,
+        "config": f"mava/configs/default/{trainer.config}.yaml with {' '.join(overrides)}",
+        "settings": settings,
+        "stubbed": stubbed,
+    }
+
+
+WORKERS = {"jaxmarl": worker, "mava": worker_mava}
 
 
 def read_config(path: Path) -> dict:
@@ -326,12 +517,20 @@ def main() -> None:
     parser.add_argument("--peer", default="jaxmarl")
     parser.add_argument("--repo", help="the peer's checkout")
     parser.add_argument("--python", default=sys.executable, help="the peer's Python")
+    parser.add_argument(
+        "--commit", help="the checkout's commit, where --repo has no .git (git archive)"
+    )
     parser.add_argument("--suite", default="mpe")
     parser.add_argument("--algos", default="ippo")
-    parser.add_argument("--tasks", default="jaxmarl:MPE_simple_spread_v3")
+    parser.add_argument("--tasks", default=None, help="comma-separated; default: every task")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--first-seed", type=int, default=0)
-    parser.add_argument("--budget", type=float, default=1.0, help="fraction of 1e7 env steps")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=1.0,
+        help="scales the suite's budget (1e7 env steps for mpe and smax, 2e7 for mava)",
+    )
     parser.add_argument("--num-logs", type=int, default=50)
     parser.add_argument("--core", type=int, default=None, help="pin each worker to this core")
     parser.add_argument("--out", help="the table directory (OUT/peers/...)")
@@ -344,7 +543,8 @@ def main() -> None:
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(**json.loads(args.worker))))
+        job = json.loads(args.worker)
+        print(json.dumps(WORKERS[job["peer"]](**job)))
         return
     if args.record:
         print(record_tables(args.record, args.suite, Path(__file__).parent / "results"))
@@ -353,17 +553,17 @@ def main() -> None:
         sys.exit("parity: give --out, the table directory the peers' rows go into")
     if args.suite not in TASKS:
         sys.exit(f"parity: unknown suite {args.suite!r}; suites: {', '.join(TASKS)}")
-    algos = check_peer(args.peer, args.repo, args.algos.split(","), args.suite)
-    tasks = args.tasks.split(",")
+    tasks = list(TASKS[args.suite]) if args.tasks is None else args.tasks.split(",")
     unknown = [t for t in tasks if t not in TASKS[args.suite]]
     if unknown:
         sys.exit(
             f"parity: unknown task {unknown[0]!r} in suite {args.suite}; "
             f"tasks: {', '.join(TASKS[args.suite])}"
         )
+    algos = check_peer(args.peer, args.repo, args.algos.split(","), args.suite, tasks)
     out = Path(args.out)
-    steps = int(round(1e7 * args.budget))
-    commit = commit_of(args.repo)
+    steps = int(round(SUITE_STEPS[args.suite] * args.budget))
+    commit = args.commit or commit_of(args.repo)
     for algo in algos:
         for task in tasks:
             for seed in range(args.first_seed, args.first_seed + args.seeds):

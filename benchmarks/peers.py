@@ -194,14 +194,18 @@ def worker_jaxmarl(repo: str, num_envs: int, min_steps: int, calls: int) -> dict
     )
 
 
-def import_mava(repo: str) -> tuple[object, list[str]]:
-    """Imports Mava's ff_ippo beside the PyPI versions of its dependencies.
+def import_mava(
+    repo: str, module: str = "mava.systems.ppo.anakin.ff_ippo"
+) -> tuple[object, list[str]]:
+    """Imports one of Mava's systems (``module``, ff_ippo by default) beside the
+    PyPI versions of its dependencies; returns it and the stand-ins it needed.
 
     Mava pins a Jumanji fork (git only) and imports every environment family it
-    wraps at import time; modules missing here (gigastep, brax, neptune,
+    wraps at import time; modules missing here (gigastep, brax, matrax, neptune,
     marl_eval, tensorboard_logger; Jumanji's MaConnector) get empty stand-ins,
-    none of which is on the LBF path. Jumanji >= 1.0.1 made the specs
+    none of which is on the LBF or RWARE path. Jumanji >= 1.0.1 made the specs
     properties; Mava calls them, so a spec called returns itself.
+    (``benchmarks/parity.py`` imports this too.)
     """
     import importlib
     import re
@@ -222,7 +226,7 @@ def import_mava(repo: str) -> tuple[object, list[str]]:
     stand_in("jaxmarl.environments.mabrax")  # needs brax
     for _ in range(30):
         try:
-            return importlib.import_module("mava.systems.ppo.anakin.ff_ippo"), stubbed
+            return importlib.import_module(module), stubbed
         except ModuleNotFoundError as e:
             parts = e.name.split(".")
             for i in range(1, len(parts) + 1):

@@ -424,11 +424,19 @@ def test_parity_bad_input_is_one_line_and_leaves_out_alone(tmp_path):
     empty = tmp_path / "checkout"
     empty.mkdir()
     cases = [
-        (["--peer", "nope", "--repo", str(empty)], "unknown peer 'nope'; peers: jaxmarl"),
+        (["--peer", "nope", "--repo", str(empty)], "unknown peer 'nope'; peers: jaxmarl, mava"),
         (["--repo", str(tmp_path / "missing")], f"checkout {str(tmp_path / 'missing')!r} is"),
         ([], "the jaxmarl checkout None is missing; give --repo PATH"),
         (["--repo", str(empty)], f"lacks {empty / 'baselines/IPPO/ippo_ff_mpe.py'}"),
-        (["--repo", str(empty), "--algos", "qmix"], "no trainer here for qmix"),
+        (["--repo", str(empty), "--algos", "coma"], "no trainer here for coma"),
+        (
+            ["--peer", "mava", "--suite", "mava", "--repo", str(empty), "--algos", "ippo"],
+            f"the mava checkout lacks {empty / 'mava/systems/ppo/anakin/ff_ippo.py'}",
+        ),
+        (
+            ["--peer", "mava", "--suite", "mava", "--repo", str(empty), "--tasks", "lbf-9x9"],
+            "unknown task 'lbf-9x9'",
+        ),
     ]
     for args, message in cases:
         done = _parity(*args, "--out", str(out))
