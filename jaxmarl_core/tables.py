@@ -471,6 +471,7 @@ class Cell(NamedTuple):
     train_curve: np.ndarray | None = None  # float[S, num_logs]: training episodes' return
     absolute_per_seed: np.ndarray | None = None  # float[S]: the absolute metric
     wall_seconds: float = math.nan  # the cell's wall-clock, all seeds
+    win_curve: np.ndarray | None = None  # float[S, num_logs]: training episodes won (SMAX)
 
     @property
     def max_mean(self) -> float:
@@ -496,6 +497,14 @@ class Cell(NamedTuple):
         if self.train_curve is None:
             return np.full(self.max_per_seed.shape, np.nan)
         return final_train_return(self.train_curve)
+
+    @property
+    def final_win_per_seed(self) -> np.ndarray | None:
+        """float[S]: the fraction of training episodes won over the last 10% of
+        training, for a game that is won or lost (None otherwise)."""
+        from jaxmarl_core.driver import final_train_return
+
+        return None if self.win_curve is None else final_train_return(self.win_curve)
 
 
 class Program(NamedTuple):
@@ -699,6 +708,7 @@ def _cell(algo: str, game: str, metrics: dict[str, np.ndarray], wall_seconds: fl
     eval_return = np.asarray(metrics["eval_return"], np.float64)
     steps = np.asarray(metrics["env_steps"][0], np.int64)
     absolute = metrics.get("absolute_return")
+    won = metrics.get("win_rate")
     return Cell(
         algo=algo,
         game=game,
@@ -710,6 +720,7 @@ def _cell(algo: str, game: str, metrics: dict[str, np.ndarray], wall_seconds: fl
         train_curve=np.asarray(metrics["episode_return"], np.float64),
         absolute_per_seed=None if absolute is None else np.asarray(absolute, np.float64)[:, -1],
         wall_seconds=float(wall_seconds),
+        win_curve=None if won is None else np.asarray(won, np.float64),
     )
 
 
@@ -728,6 +739,7 @@ def read_peer_cells(out: Path, games: Sequence[str]) -> dict[tuple[str, str], Ce
             runs = [json.loads(f.read_text()) for f in files]
             curve = np.array([r["episode_return"] for r in runs], np.float64)
             nan = np.full(curve.shape, np.nan)
+            won = [r.get("win_rate") for r in runs]
             cells[(algo_dir.name, game)] = Cell(
                 algo=algo_dir.name,
                 game=game,
@@ -738,6 +750,7 @@ def read_peer_cells(out: Path, games: Sequence[str]) -> dict[tuple[str, str], Ce
                 curve_steps=np.asarray(runs[0]["env_steps"], np.int64),
                 train_curve=curve,
                 wall_seconds=float(sum(r["wall_seconds"] for r in runs)),
+                win_curve=None if None in won else np.array(won, np.float64),
             )
     return cells
 
@@ -1182,9 +1195,9 @@ def suite_statistics(table: TableResult, reps: int = 2000) -> dict[str, Any]:
 
     scores = suite_scores(table)
     interval = lambda v: list(stats.task_interval(np.asarray(v), reps=reps))
-    per_task, absolute, wall = {}, {}, {}
+    per_task, absolute, wall, win_rate = {}, {}, {}, {}
     for r in scores.rows:
-        per_task[r], absolute[r], wall[r] = {}, {}, {}
+        per_task[r], absolute[r], wall[r], win_rate[r] = {}, {}, {}, {}
         for g in table.spec.games:
             cell = table.cells.get((r, g))
             if cell is None:
@@ -1193,11 +1206,15 @@ def suite_statistics(table: TableResult, reps: int = 2000) -> dict[str, Any]:
             wall[r][g] = cell.wall_seconds
             if cell.absolute_per_seed is not None:
                 absolute[r][g] = interval(cell.absolute_per_seed)
+            won = cell.final_win_per_seed
+            if won is not None and np.all(np.isfinite(won)):
+                win_rate[r][g] = interval(won)
     out: dict[str, Any] = {
         "score": "training episodes' return over the last 10% of training, per run",
         "interval": "95% bootstrap (rliable), over runs",
         "per_task": per_task,
         "absolute_metric": {r: v for r, v in absolute.items() if v},
+        "win_rate": {r: v for r, v in win_rate.items() if v},
         "wall_seconds": wall,
         "aggregated_tasks": scores.games,
         "not_aggregated": scores.left_out,
@@ -1240,6 +1257,16 @@ def statistics_markdown(table: TableResult, statistics: dict[str, Any]) -> list[
         "",
         *_grid(statistics["per_task"], games, fmt),
     ]
+    if statistics.get("win_rate"):
+        lines += [
+            "",
+            "## Final win rate per task: mean [95% bootstrap interval] over runs",
+            "",
+            "The fraction of training episodes won over the last 10% of training (the "
+            "peers' as their scripts log it).",
+            "",
+            *_grid(statistics["win_rate"], games, fmt),
+        ]
     if statistics["absolute_metric"]:
         episodes = table.spec.evaluation.get("absolute_episodes", 0)
         lines += [

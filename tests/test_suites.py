@@ -273,6 +273,8 @@ PEER_RETURNS = {
     ("penalty-100", 1): [2.0] * 18 + [-10.0, 50.0],
 }
 PEER_SCORES = {"climbing": (110.0 + 160.0) / 2, "penalty-100": (20.0 + 20.0) / 2}
+# Won fractions per logging step; the last 10% (2 steps) average 0.75 and 1.0.
+PEER_WINS = {"climbing": {0: [0.0] * 18 + [0.5, 1.0], 1: [0.0] * 18 + [1.0, 1.0]}}
 
 
 def _write_peer_runs(out: Path) -> None:
@@ -297,6 +299,8 @@ def _write_peer_runs(out: Path) -> None:
             "config": "baselines/IPPO/config/ippo_ff_mpe.yaml",
             "settings": {"LR": 2.5e-4},
         }
+        if game in PEER_WINS:  # a game that is won or lost: the script logs a win rate
+            record["win_rate"] = PEER_WINS[game][seed]
         path.write_text(json.dumps(record))
 
 
@@ -334,6 +338,9 @@ def test_the_peers_runs_are_rows_of_the_table(with_peers):
         assert stats["per_task"][PEER][game][0] == pytest.approx(score)
         ours = table.cells[("ia2c", game)].final_train_per_seed
         assert stats["per_task"]["ia2c"][game][0] == pytest.approx(np.mean(ours))
+    # Win rates where a row's runs record them (here only the peer's, on climbing).
+    assert list(stats["win_rate"]) == [PEER] and list(stats["win_rate"][PEER]) == ["climbing"]
+    assert stats["win_rate"][PEER]["climbing"][0] == pytest.approx((0.75 + 1.0) / 2)
     # Our rows have the absolute metric; the peer's trainer has none.
     assert set(stats["absolute_metric"]) == {"ia2c"}
     assert set(stats["probability_of_improvement"]) == {f"ia2c > {PEER}", f"{PEER} > ia2c"}
@@ -343,6 +350,7 @@ def test_the_peers_runs_are_rows_of_the_table(with_peers):
     md = (out / "table.md").read_text()
     assert f"| {PEER} | " in md and "| row | IQM |" in md
     assert "Probability of improvement" in md
+    assert "## Final win rate per task" in md
     assert (out / "figures" / "aggregates.png").stat().st_size > 1_000
     assert (out / "figures" / "aggregates.json").is_file()
     report = json.loads((out / "table.json").read_text())
