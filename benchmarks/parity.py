@@ -170,9 +170,6 @@ MAVA = {
     ("mappo", "mava"): MavaTrainer("mava.systems.ppo.anakin.ff_mappo", "ff_mappo", True),
 }
 PEERS = {"jaxmarl": JAXMARL, "mava": MAVA}
-# The suites' budgets (``TABLES[suite].budgets`` in jaxmarl_core/tables.py):
-# ``--budget`` scales them, as ``budget=`` of ``jaxmarl-core table`` does.
-SUITE_STEPS = {"mpe": 10_000_000, "smax": 10_000_000, "mava": 20_000_000}
 # Our task names in each suite -> the peer's ENV_NAME (and map, for SMAX; Mava:
 # its env config and scenario config, env/scenario).
 TASKS = {
@@ -240,6 +237,14 @@ def check_peer(
     return algos
 
 
+def whole_updates(steps: int, steps_per_update: int, logs: int) -> tuple[int, int]:
+    """As ours: whole updates, a whole number of them per logging interval.
+    Returns (updates per logging interval, logging intervals)."""
+    if steps < steps_per_update:
+        raise RuntimeError(f"{steps} env steps is less than one update ({steps_per_update})")
+    return max(1, steps // steps_per_update // logs), min(logs, steps // steps_per_update)
+
+
 def run_record(
     peer: str,
     algo: str,
@@ -293,10 +298,8 @@ def worker(
     if trainer.base_config is not None:  # the script's own merge: {**config, **config["alg"]}
         config = {**read_config(Path(repo) / trainer.base_config), **config}
         config["WANDB_MODE"] = "online"  # its callback logs only then (to the recorder)
-    # As ours: whole updates, a whole number of them per logging interval.
     steps_per_update = config["NUM_ENVS"] * config["NUM_STEPS"]
-    per_log = max(1, steps // steps_per_update // logs)
-    logs = min(logs, steps // steps_per_update)
+    per_log, logs = whole_updates(steps, steps_per_update, logs)
     env_name, _, map_name = TASKS[suite][task].partition("/")
     if map_name:  # SMAX: the scenario is the config's MAP_NAME
         config["MAP_NAME"] = map_name
@@ -397,10 +400,7 @@ def worker_mava(
         * config.system.update_batch_size
         * config.arch.num_envs
     )
-    per_log = max(1, steps // steps_per_update // logs)
-    logs = min(logs, steps // steps_per_update)
-    if logs < 1:
-        raise RuntimeError(f"{steps} env steps is less than one update ({steps_per_update})")
+    per_log, logs = whole_updates(steps, steps_per_update, logs)
     config.system.total_timesteps = per_log * logs * steps_per_update
     config = check_total_timesteps(config)  # num_updates from total_timesteps, as Mava's
     config.system.num_updates_per_eval = per_log  # one learner call per logging interval
@@ -562,7 +562,10 @@ def main() -> None:
         )
     algos = check_peer(args.peer, args.repo, args.algos.split(","), args.suite, tasks)
     out = Path(args.out)
-    steps = int(round(SUITE_STEPS[args.suite] * args.budget))
+    # The table's own budgets, scaled as ``budget=`` of ``jaxmarl-core table`` does.
+    from jaxmarl_core.tables import TABLES, budgets_of, family
+
+    budgets = budgets_of(TABLES[args.suite], args.budget)
     commit = args.commit or commit_of(args.repo)
     for algo in algos:
         for task in tasks:
@@ -578,7 +581,7 @@ def main() -> None:
                     suite=args.suite,
                     task=task,
                     seed=seed,
-                    steps=steps,
+                    steps=budgets[family(algo)],
                     logs=args.num_logs,
                 )
                 cmd = [args.python, __file__, "--worker", json.dumps(job)]
