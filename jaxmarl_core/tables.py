@@ -242,7 +242,11 @@ _QL_RNN_MPE = MappingProxyType(
         recurrent=True,
         num_envs=8,
         rollout_length=26,
-        buffer_size=5000 * 26,  # 5000 episodes of 26 steps
+        # 5000 rollouts of 26 steps (5000 // 8 per environment), each unrolled from a
+        # zero hidden state, one gradient step per update, the rate decayed linearly.
+        buffer_size=5000 // 8 * 8 * 26,
+        store_carry=False,
+        anneal_lr=True,
         batch_size=32,
         sequence_length=26,
         hidden_size=64,
@@ -261,7 +265,13 @@ _QL_RNN_SMAX = MappingProxyType(
         recurrent=True,
         num_envs=16,
         rollout_length=128,
-        buffer_size=5000 * 128,
+        # 5000 // 16 rollouts of 128 steps per environment, unrolled from a zero hidden
+        # state; 8 gradient steps per update (NUM_EPOCHS); rewards scaled by 10
+        # (REW_SCALE, "to the original scale of SMAC").
+        buffer_size=5000 // 16 * 16 * 128,
+        store_carry=False,
+        epochs=8,
+        reward_scale=10.0,
         batch_size=32,
         sequence_length=128,
         hidden_size=512,

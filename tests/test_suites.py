@@ -225,6 +225,16 @@ def test_suite_settings_are_the_peers_and_only_keys_an_algorithm_accepts():
     qtran = suite_settings(mpe, "qtran")
     assert set(qtran) <= set(params_of("qtran")) and qtran["lr"] == 0.005
     assert suite_settings(TABLES["matrix"], "ippo") == {}
+    # JaxMARL's ql_rnn_smax.yaml: BUFFER_SIZE 5000 rollouts (5000 // 16 per
+    # environment), NUM_EPOCHS 8, REW_SCALE 10, sequences from a zero hidden state.
+    smax_qmix = suite_settings(TABLES["smax"], "qmix")
+    assert smax_qmix["buffer_size"] == 312 * 16 * 128
+    assert (smax_qmix["epochs"], smax_qmix["reward_scale"], smax_qmix["store_carry"]) == (
+        8,
+        10.0,
+        False,
+    )
+    make_config("qmix", env="climbing", total_timesteps=10_000_000, **smax_qmix)
 
 
 # ---------------------------------------------------------------------------

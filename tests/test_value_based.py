@@ -26,7 +26,7 @@ from jaxmarl_core.config import ConfigError
 from jaxmarl_core.core import replay_fixes
 from jaxmarl_core.core.exploration import epsilon_greedy_probs
 from jaxmarl_core.core.targets import greedy_value, q_learning_target, td_target
-from jaxmarl_core.envs import MatrixGame
+from jaxmarl_core.envs import MatrixGame, make_env
 from jaxmarl_core.networks.agents import AgentNet
 from jaxmarl_core.networks.mixers import (
     JointActionValue,
@@ -37,7 +37,7 @@ from jaxmarl_core.networks.mixers import (
     scale_qmix_outputs,
     vdn_mix,
 )
-from jaxmarl_core.train import seed_keys
+from jaxmarl_core.train import make_algorithm, seed_keys
 from jaxmarl_core.types import MultiAgentObservation
 
 KEY = jax.random.PRNGKey(0)
@@ -564,3 +564,67 @@ def test_append_steps_equals_flashbax_add(per_env, steps):
         }
         theirs, ours = buffer.add(theirs, steps_added), append(ours, steps_added)
         chex.assert_trees_all_equal(ours, theirs)
+
+
+# ---------------------------------------------------------------------------
+# Options of the update: epochs, anneal_lr, reward_scale, store_carry
+
+UPDATES = dict(TINY, learning_starts=0, batch_size=4, total_timesteps=640)
+
+
+def updated(env, updates: int, **options):
+    """The VDN learner state after ``updates`` jitted updates (learning from the first)."""
+    cfg = jaxmarl_core.make_config("vdn", env=env, **UPDATES, **options)
+    _, algo = make_algorithm(cfg)
+    state = algo.init(KEY, cfg.hparams)
+    step = jax.jit(algo.update)
+    for _ in range(updates):
+        state, metrics = step(state, cfg.hparams)
+    return cfg, state, metrics
+
+
+def test_epochs_take_that_many_gradient_steps_and_anneal_lr_decays_per_update():
+    """epochs=3, anneal_lr, lr 1e-3, three updates of 4 x 16 = 64 of 640 steps:
+    Adam has counted 9 steps, and the third update's rate is 1e-3 (1 − 2·64/640)."""
+    cfg, state, _ = updated("climbing", 3, epochs=3, anneal_lr=True, lr=1e-3)
+    adam = state.opt_state.inner_state[1][0]
+    assert int(adam.count) == 9
+    assert int(state.num_updates) == 3
+    decay = 1.0 - 2 * cfg.num_envs * cfg.rollout_length / cfg.total_timesteps
+    np.testing.assert_allclose(state.opt_state.hyperparams["learning_rate"], 1e-3 * decay)
+
+
+def test_reward_scale_is_the_game_with_scaled_payoffs():
+    """reward_scale=2 on climbing trains exactly as climbing with its payoffs doubled
+    (both exact in float32), while the reported returns stay the game's own."""
+    climbing = MatrixGame(np.asarray(make_env("climbing").payoff), episode_length=25)
+    doubled = MatrixGame(2.0 * np.asarray(climbing.payoff), episode_length=25)
+    _, scaled, m_scaled = updated(climbing, 4, reward_scale=2.0)
+    _, plain, m_plain = updated(doubled, 4)
+    chex.assert_trees_all_equal(scaled.params, plain.params)
+    np.testing.assert_array_equal(m_scaled["loss"], m_plain["loss"])
+    assert np.any(np.asarray(scaled.buffer.experience.reward) != 0)
+    np.testing.assert_array_equal(
+        2.0 * scaled.buffer.experience.reward, plain.buffer.experience.reward
+    )
+
+
+def test_store_carry_false_keeps_no_hidden_state_and_unrolls_from_zeros():
+    """store_carry=false: the buffer holds hidden states of width 0, and the loss
+    input of a batch without them equals that of the same batch whose stored
+    states are zeros."""
+    cfg, state, metrics = updated(
+        "climbing", 2, recurrent=True, sequence_length=4, store_carry=False
+    )
+    assert state.buffer.experience.carry.shape[-1] == 0
+    assert state.carry.shape[-1] == cfg.hidden_size
+    assert np.isfinite(float(metrics["loss"]))
+    net = value_based.make_agent_net(make_env("climbing"), cfg)
+    sample = jax.tree_util.tree_map(
+        lambda x: jnp.swapaxes(x[:2, :4], 0, 1), state.buffer.experience
+    )
+    zeros = sample._replace(carry=jnp.zeros(sample.carry.shape[:-1] + (cfg.hidden_size,)))
+    args = (state.params, state.target_params)
+    empty = value_based.loss_input(net, True, *args, sample, 0, jnp.float32(0.1))
+    zero = value_based.loss_input(net, True, *args, zeros, 0, jnp.float32(0.1))
+    chex.assert_trees_all_close(empty, zero)

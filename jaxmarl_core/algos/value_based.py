@@ -2,9 +2,10 @@
 
 One ``update``: act epsilon-greedily on the agents' utilities Q(h_i, a_i) in
 ``num_envs`` environments for ``rollout_length`` steps, append the steps to every
-environment's time stream in a flashbax trajectory buffer, take one gradient
-step on a batch of sequences sampled from those streams, and move the target
-network towards the online one. The algorithms differ only in ``loss`` (how the
+environment's time stream in a flashbax trajectory buffer, take ``epochs``
+gradient steps (one by default; JaxMARL's SMAX setting takes 8), each on a batch
+of sequences sampled from those streams, and move the target network towards the
+online one. The algorithms differ only in ``loss`` (how the
 utilities are combined into the TD error) and the extra networks they add:
 
 =========  ==========================================================  ============
@@ -19,19 +20,20 @@ QTRAN      a joint ``Q(h, z, a)``, tied to ``Σ_i Q_i`` by two losses     joint 
 Replay of sequences (R2D2, Kapturowski et al. 2019). Every stored step keeps the
 agents' behaviour hidden state before it; a sample is ``sequence_length``
 consecutive steps of one environment, unrolled from the stored hidden state at
-its first step. The first ``burn_in`` steps only warm the hidden state and are
-masked out of the loss; the ``first`` flags reset the state where an episode
-starts inside the sequence. A feed-forward agent is the same mechanism with
-sequences of one step (its hidden state is an empty array). Chunks rather than
-EPyMARL's whole episodes: the per-environment streams need no padding to a
-maximum episode length, sampling stays uniform over steps, and a feed-forward
-learner is the one-step case of the same buffer. A sequence must span the
-distance from what is to be remembered to where it pays: on a memory game whose
-cue is 7 steps before the reward, 1-step chunks (stored state only) fail, 8-step
-chunks learn, a burn-in of 4 learns faster, and 16-step chunks learn as fast at
-2.7 times the cost of an update. The runner turns a
-sampled sequence into one :class:`LossInput` (utilities, greedy next values, team
-reward and discount, loss mask) and hands it to the algorithm's loss.
+its first step (or from zeros with ``store_carry=false``, R2D2's "zero state",
+which keeps the hidden states out of the buffer). The first ``burn_in`` steps
+only warm the hidden state and are masked out of the loss; the ``first`` flags
+reset the state where an episode starts inside the sequence. A feed-forward
+agent is the same mechanism with sequences of one step (its hidden state is an
+empty array). Chunks rather than EPyMARL's whole episodes: the per-environment
+streams need no padding to a maximum episode length, sampling stays uniform over
+steps, and a feed-forward learner is the one-step case of the same buffer. A
+sequence must span the distance from what is to be remembered to where it pays:
+on a memory game whose cue is 7 steps before the reward, 1-step chunks (stored
+state only) fail, 8-step chunks learn, a burn-in of 4 learns faster, and 16-step
+chunks learn as fast at 2.7 times the cost of an update. The runner turns a
+sampled sequence into one :class:`LossInput` (utilities, greedy next values,
+team reward and discount, loss mask) and hands it to the algorithm's loss.
 
 An algorithm that stores more with every step (IDQN's behaviour probabilities
 and leniencies) and keeps more in its learner state (IDQN's visit table) plugs
@@ -84,6 +86,23 @@ PARAMS: dict[str, Param] = {
     "burn_in": Param(
         0, int, "first steps of a sequence that only warm the hidden state (not in the loss)", low=0
     ),
+    "store_carry": Param(
+        True,
+        bool,
+        "replayed sequences start from the stored behaviour hidden state (R2D2); false: "
+        "from zeros, as EPyMARL and JaxMARL unroll them, keeping no hidden state in the "
+        "buffer (recurrent agents only; at hidden_size 512 it holds 70% of the buffer)",
+    ),
+    "epochs": Param(1, int, "gradient steps per update, each on a freshly sampled batch", low=1),
+    "anneal_lr": Param(False, bool, "decay the learning rate linearly to 0 over training"),
+    "reward_scale": Param(
+        1.0,
+        float,
+        "rewards are multiplied by this in the targets (not in the reported returns)",
+        low=0.0,
+        low_open=True,
+        traced=True,
+    ),
     "learning_starts": Param(1_000, int, "environment steps before the first gradient step", low=0),
     "target_update_period": Param(
         200, int, "updates between target-network updates (1 with tau < 1: Polyak)", low=1
@@ -119,7 +138,8 @@ class Transition(NamedTuple):
         obs: MultiAgentObservation before the step.
         first: bool[]: ``obs`` is the first observation of an episode.
         carry: float32[N, H]: the agents' behaviour hidden state before reading
-            ``obs`` (reset to zero where ``first`` when read; H = 0 feed-forward).
+            ``obs`` (reset to zero where ``first`` when read; H = 0 feed-forward or
+            with ``store_carry=false``).
         action: int32[N].
         reward: float32[N].
         discount: float32[N]: 0 on termination, else 1.
@@ -250,9 +270,13 @@ def loss_input(
     true next observation of step t is one more ``step`` from the hidden state
     after step t, so truncations (where ``next_obs`` is the episode's last
     observation, not the next ``obs``) bootstrap exactly.
+    With ``store_carry=false`` the stored hidden states are empty and both unroll
+    from zeros.
     """
     first = batch.first
     start = batch.carry[0]
+    if start.shape[-1] == 0:
+        start = agent_net.initial_carry(first.shape[1:])
     never = jnp.zeros_like(first)
     carries, q = agent_net.unroll(params["agent"], start, batch.obs.agents_view, first)
     target = target_params["agent"]
@@ -397,6 +421,10 @@ def make_value_algorithm(
     )
     steps_per_update = config.num_envs * config.rollout_length
 
+    def stored(carry: chex.Array) -> chex.Array:
+        """What the buffer keeps of the hidden states [..., N, H]: all, or nothing."""
+        return carry if config.store_carry else carry[..., :0]
+
     def init(key: chex.PRNGKey, hparams: HParams) -> ValueState:
         key, env_key, agent_key, extra_key = jax.random.split(key, 4)
         env_state = venv.reset(env_key)
@@ -410,7 +438,7 @@ def make_value_algorithm(
         sample = Transition(
             obs=one,
             first=jnp.ones((), bool),
-            carry=carry[0],
+            carry=stored(carry)[0],
             action=actions[0],
             reward=jnp.zeros((env.num_agents,), jnp.float32),
             discount=jnp.ones((env.num_agents,), jnp.float32),
@@ -450,7 +478,7 @@ def make_value_algorithm(
             transition = Transition(
                 obs=obs,
                 first=first,
-                carry=carry,
+                carry=stored(carry),
                 action=actions,
                 reward=out.reward,
                 discount=out.discount,
@@ -467,10 +495,12 @@ def make_value_algorithm(
         episode_stats = {**finished.metrics(), "epsilon": eps}
         return loop, transitions, episode_stats
 
-    def learn(state: ValueState, hparams: HParams, key: chex.PRNGKey):
+    def gradient_step(state: ValueState, hparams: HParams, key: chex.PRNGKey, carry):
+        params, opt_state = carry
         sample_key, loss_key = jax.random.split(key)
         sample = buffer.sample(state.buffer, sample_key).experience  # [B, T, ...]
         batch = jax.tree_util.tree_map(lambda x: jnp.swapaxes(x, 0, 1), sample)  # [T, B, ...]
+        batch = batch._replace(reward=hparams["reward_scale"] * batch.reward)
         eps = epsilon(state, hparams)
 
         def objective(params):
@@ -479,11 +509,26 @@ def make_value_algorithm(
             )
             return loss(params, state.target_params, inputs, hparams, loss_key)
 
-        (value, metrics), grads = jax.value_and_grad(objective, has_aux=True)(state.params)
+        (value, metrics), grads = jax.value_and_grad(objective, has_aux=True)(params)
         params, opt_state = apply_gradients(
-            optimizer, state.opt_state, state.params, grads, hparams["lr"], hparams["max_grad_norm"]
+            optimizer, opt_state, params, grads, hparams["lr"], hparams["max_grad_norm"]
         )
-        return params, opt_state, {"loss": value, **metrics}
+        return (params, opt_state), {"loss": value, **metrics}
+
+    def learn(state: ValueState, hparams: HParams, key: chex.PRNGKey):
+        """``epochs`` gradient steps, each on its own sample; metrics of the mean step."""
+        if config.anneal_lr:
+            # The steps before this update's collection, as the other runners count.
+            progress = (state.env_steps - steps_per_update) / config.total_timesteps
+            hparams = {**hparams, "lr": hparams["lr"] * (1.0 - progress)}
+        # One epoch keeps the update's key whole (the single-step runner's draws).
+        keys = key[None] if config.epochs == 1 else jax.random.split(key, config.epochs)
+        (params, opt_state), metrics = jax.lax.scan(
+            lambda carry, k: gradient_step(state, hparams, k, carry),
+            (state.params, state.opt_state),
+            keys,
+        )
+        return params, opt_state, jax.tree_util.tree_map(jnp.mean, metrics)
 
     def update(state: ValueState, hparams: HParams) -> tuple[ValueState, Metrics]:
         key, collect_key, learn_key = jax.random.split(state.key, 3)
