@@ -68,15 +68,8 @@ PARAMS: dict[str, Param] = {
     "norm": Param(
         "layer_norm", str, "normalisation after each hidden layer's product", choices=NORMS
     ),
-    "anneal_lr": Param(False, bool, "decay the learning rate linearly to 0 over training"),
-    "reward_scale": Param(
-        1.0,
-        float,
-        "rewards are multiplied by this in the targets (not in the reported returns)",
-        low=0.0,
-        low_open=True,
-        traced=True,
-    ),
+    "anneal_lr": value_based.PARAMS["anneal_lr"],
+    "reward_scale": value_based.PARAMS["reward_scale"],
     "eps_start": value_based.PARAMS["eps_start"],
     "eps_end": value_based.PARAMS["eps_end"],
     "eps_decay_fraction": value_based.PARAMS["eps_decay_fraction"],
