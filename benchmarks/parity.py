@@ -80,6 +80,7 @@ class PeerTrainer(NamedTuple):
     per_agent_times_n: bool
     win_key: str | None = None
     base_config: str | None = None
+    caveat: str | None = None  # what the logged return is not, written into every record
 
     def files(self, task: str) -> list[str]:
         """The checkout's files this trainer needs (relative to the checkout)."""
@@ -154,6 +155,13 @@ JAXMARL = {
 }
 # JaxMARL's recurrent Q-learning (iql_rnn.py, vdn_rnn.py, qmix_rnn.py) shares one
 # config file per environment family: ql_rnn_mpe.yaml and ql_rnn_smax.yaml.
+QL_CAVEAT = (
+    "not the episodes' return: these scripts reset their environments at every update "
+    "and log the plain mean over the rollout's steps of the log wrapper's last finished "
+    "return, which is 0 until the rollout's first episode ends (on MPE, 26-step rollouts "
+    "of 25-step episodes, about 1/26 of the return); compare greedy_return, their greedy "
+    "tests over the episodes that ended"
+)
 for _algo, _script in (("idqn", "iql_rnn"), ("vdn", "vdn_rnn"), ("qmix", "qmix_rnn")):
     for _suite, _win in (("mpe", None), ("smax", "returned_won_episode")):
         JAXMARL[(_algo, _suite)] = PeerTrainer(
@@ -163,6 +171,7 @@ for _algo, _script in (("idqn", "iql_rnn"), ("vdn", "vdn_rnn"), ("qmix", "qmix_r
             per_agent_times_n=_suite == "mpe",
             win_key=_win,
             base_config="baselines/QLearning/config/config.yaml",
+            caveat=QL_CAVEAT,
         )
 # Mava snapshot 57c8e64 (October 2024): the feed-forward Anakin PPO systems.
 MAVA = {
@@ -349,7 +358,8 @@ def worker(
             "agents (its log wrapper multiplies each reward by the number of agents)"
             if trainer.per_agent_times_n
             else f"{trainer.return_key} logged by the script"
-        ),
+        )
+        + ("" if trainer.caveat is None else f"; {trainer.caveat}"),
         "script": trainer.script,
         "config": trainer.config,
         "settings": settings,
@@ -357,6 +367,15 @@ def worker(
     if trainer.win_key is not None:
         wins = np.array([r[trainer.win_key] for r in recorder.records])
         record["win_rate"] = [float(x) for x in np.nanmean(wins.reshape(logs, per_log), axis=1)]
+    # The script's own greedy tests, where it logs them (JaxMARL's Q-learning
+    # scripts: every 5% of training, over the episodes that ended), at the last
+    # update of each logging interval, in our units.
+    test_key = "test_" + trainer.return_key
+    if recorder.records and test_key in recorder.records[0]:
+        last = [recorder.records[(k + 1) * per_log - 1] for k in range(logs)]
+        record["greedy_return"] = [float(r[test_key]) * scale for r in last]
+        if trainer.win_key is not None and "test_" + trainer.win_key in last[0]:
+            record["greedy_win_rate"] = [float(r["test_" + trainer.win_key]) for r in last]
     return record
 
 
