@@ -54,7 +54,7 @@ from jumanji.env import Environment
 from jaxmarl_core.config import Config, ConfigError, Param
 from jaxmarl_core.core import returns as rl_returns
 from jaxmarl_core.core.masks import masked_mean
-from jaxmarl_core.core.optim import apply_gradients, make_optimizer
+from jaxmarl_core.core.optim import annealed_lr, apply_gradients, make_optimizer
 from jaxmarl_core.core.policies import greedy, masked_categorical, sample_with_log_prob
 from jaxmarl_core.envs.wrappers import Finished, VecEnv, VecEnvState
 from jaxmarl_core.networks.agents import AgentNet, make_agent_net
@@ -982,12 +982,7 @@ def update(
     if setup.schedule is not None:
         hparams = setup.schedule(hparams, progress)
     if config.anneal_lr:
-        decay = 1.0 - progress
-        hparams = {
-            **hparams,
-            "lr": hparams["lr"] * decay,
-            "critic_lr": hparams["critic_lr"] * decay,
-        }
+        hparams = annealed_lr(hparams, progress, ("lr", "critic_lr"))
     key, reset_key, collect_key, next_key, learn_key = jax.random.split(state.key, 5)
     env_state, start, first = state.env, state.carry, state.first
     if setup.episodic:

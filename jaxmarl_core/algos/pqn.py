@@ -39,7 +39,7 @@ from jaxmarl_core.algos import actor_critic, value_based
 from jaxmarl_core.config import Config, ConfigError, Param
 from jaxmarl_core.core import returns as rl_returns
 from jaxmarl_core.core.exploration import decayed_epsilon, epsilon_greedy, masked_max
-from jaxmarl_core.core.optim import apply_gradients, make_optimizer
+from jaxmarl_core.core.optim import annealed_lr, apply_gradients, make_optimizer
 from jaxmarl_core.core.targets import select
 from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
 from jaxmarl_core.networks.agents import NORMS, AgentNet, make_agent_net
@@ -263,7 +263,7 @@ def update(setup: Setup, state: PQNState, hparams: HParams) -> tuple[PQNState, M
     config = setup.config
     steps = state.num_updates * setup.venv.num_envs * config.rollout_length
     if config.anneal_lr:
-        hparams = {**hparams, "lr": hparams["lr"] * (1.0 - steps / config.total_timesteps)}
+        hparams = annealed_lr(hparams, steps / config.total_timesteps)
     eps = decayed_epsilon(hparams, steps, config.total_timesteps)
 
     def behaviour(key, q, mask):

@@ -54,7 +54,7 @@ from jumanji.env import Environment
 
 from jaxmarl_core.config import Config, ConfigError, Param
 from jaxmarl_core.core.exploration import decayed_epsilon, epsilon_greedy, masked_argmax
-from jaxmarl_core.core.optim import apply_gradients, make_optimizer
+from jaxmarl_core.core.optim import annealed_lr, apply_gradients, make_optimizer
 from jaxmarl_core.core.targets import greedy_value, select
 from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
 from jaxmarl_core.networks.agents import AgentNet
@@ -91,7 +91,7 @@ PARAMS: dict[str, Param] = {
         bool,
         "replayed sequences start from the stored behaviour hidden state (R2D2); false: "
         "from zeros, as EPyMARL and JaxMARL unroll them, keeping no hidden state in the "
-        "buffer (recurrent agents only; at hidden_size 512 it holds 70% of the buffer)",
+        "buffer (recurrent agents only; at hidden_size 512 it holds 71% of the buffer)",
     ),
     "epochs": Param(1, int, "gradient steps per update, each on a freshly sampled batch", low=1),
     "anneal_lr": Param(False, bool, "decay the learning rate linearly to 0 over training"),
@@ -520,7 +520,7 @@ def make_value_algorithm(
         if config.anneal_lr:
             # The steps before this update's collection, as the other runners count.
             progress = (state.env_steps - steps_per_update) / config.total_timesteps
-            hparams = {**hparams, "lr": hparams["lr"] * (1.0 - progress)}
+            hparams = annealed_lr(hparams, progress)
         # One epoch keeps the update's key whole (the single-step runner's draws).
         keys = key[None] if config.epochs == 1 else jax.random.split(key, config.epochs)
         (params, opt_state), metrics = jax.lax.scan(

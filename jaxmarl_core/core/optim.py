@@ -30,3 +30,10 @@ def apply_gradients(
     opt_state = opt_state._replace(hyperparams=hyper)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state
+
+
+def annealed_lr(hparams: dict, progress: chex.Array, keys: tuple[str, ...] = ("lr",)) -> dict:
+    """``hparams`` with the learning rates ``keys`` decayed linearly to 0 over
+    training: ``lr (1 − progress)``, ``progress`` in [0, 1) the fraction of
+    ``total_timesteps`` done before this update."""
+    return {**hparams, **{k: hparams[k] * (1.0 - progress) for k in keys}}
