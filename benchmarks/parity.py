@@ -81,6 +81,10 @@ class PeerTrainer(NamedTuple):
     win_key: str | None = None
     base_config: str | None = None
     caveat: str | None = None  # what the logged return is not, written into every record
+    # Which of the record's curves is the run's score: "training" (episode_return,
+    # the training episodes' return) or "greedy" (greedy_return, the script's own
+    # greedy tests), for a script whose logged return is not an episodes' return.
+    score: str = "training"
 
     def files(self, task: str) -> list[str]:
         """The checkout's files this trainer needs (relative to the checkout)."""
@@ -172,6 +176,7 @@ for _algo, _script in (("idqn", "iql_rnn"), ("vdn", "vdn_rnn"), ("qmix", "qmix_r
             win_key=_win,
             base_config="baselines/QLearning/config/config.yaml",
             caveat=QL_CAVEAT,
+            score="greedy",
         )
 # Mava snapshot 57c8e64 (October 2024): the feed-forward Anakin PPO systems.
 MAVA = {
@@ -363,6 +368,7 @@ def worker(
         "script": trainer.script,
         "config": trainer.config,
         "settings": settings,
+        "score": trainer.score,
     }
     if trainer.win_key is not None:
         wins = np.array([r[trainer.win_key] for r in recorder.records])
@@ -376,6 +382,8 @@ def worker(
         record["greedy_return"] = [float(r[test_key]) * scale for r in last]
         if trainer.win_key is not None and "test_" + trainer.win_key in last[0]:
             record["greedy_win_rate"] = [float(r["test_" + trainer.win_key]) for r in last]
+    if trainer.score == "greedy" and "greedy_return" not in record:
+        raise RuntimeError(f"{trainer.script} logged no greedy test ({test_key}), its score")
     return record
 
 
@@ -460,6 +468,7 @@ def worker_mava(
         "config": f"mava/configs/default/{trainer.config}.yaml with {' '.join(overrides)}",
         "settings": settings,
         "stubbed": stubbed,
+        "score": "training",
     }
 
 

@@ -469,7 +469,10 @@ class Cell(NamedTuple):
     """One (algorithm, game) cell: per-seed statistics and their mean and std.
 
     A peer's cell (``algo`` such as ``jaxmarl:ippo``, from
-    ``benchmarks/parity.py``) has training returns only: its greedy fields are NaN."""
+    ``benchmarks/parity.py``) has one score: the training episodes' return (its
+    greedy fields are NaN) or, for a script whose logged return is not an
+    episodes' return (record ``"score": "greedy"``), its own greedy tests in the
+    greedy fields (``train_curve`` is None)."""
 
     algo: str
     game: str
@@ -482,6 +485,7 @@ class Cell(NamedTuple):
     absolute_per_seed: np.ndarray | None = None  # float[S]: the absolute metric
     wall_seconds: float = math.nan  # the cell's wall-clock, all seeds
     win_curve: np.ndarray | None = None  # float[S, num_logs]: training episodes won (SMAX)
+    eval_win_curve: np.ndarray | None = None  # float[S, num_logs]: greedy episodes won
 
     @property
     def max_mean(self) -> float:
@@ -718,7 +722,7 @@ def _cell(algo: str, game: str, metrics: dict[str, np.ndarray], wall_seconds: fl
     eval_return = np.asarray(metrics["eval_return"], np.float64)
     steps = np.asarray(metrics["env_steps"][0], np.int64)
     absolute = metrics.get("absolute_return")
-    won = metrics.get("win_rate")
+    won, greedy_won = metrics.get("win_rate"), metrics.get("eval_win_rate")
     return Cell(
         algo=algo,
         game=game,
@@ -731,12 +735,14 @@ def _cell(algo: str, game: str, metrics: dict[str, np.ndarray], wall_seconds: fl
         absolute_per_seed=None if absolute is None else np.asarray(absolute, np.float64)[:, -1],
         wall_seconds=float(wall_seconds),
         win_curve=None if won is None else np.asarray(won, np.float64),
+        eval_win_curve=None if greedy_won is None else np.asarray(greedy_won, np.float64),
     )
 
 
 def read_peer_cells(out: Path, games: Sequence[str]) -> dict[tuple[str, str], Cell]:
     """The peers' runs that ``benchmarks/parity.py`` wrote under ``out/peers``:
-    (``<peer>:<algo>``, game) -> a cell of training returns (every seed file found)."""
+    (``<peer>:<algo>``, game) -> a cell (every seed file found) of training
+    returns, or of greedy returns where the records' ``score`` is ``"greedy"``."""
     cells = {}
     root = out / "peers"
     if not root.is_dir():
@@ -747,22 +753,37 @@ def read_peer_cells(out: Path, games: Sequence[str]) -> dict[tuple[str, str], Ce
             if not files:
                 continue
             runs = [json.loads(f.read_text()) for f in files]
-            curve = np.array([r["episode_return"] for r in runs], np.float64)
-            nan = np.full(curve.shape, np.nan)
-            won = [r.get("win_rate") for r in runs]
-            cells[(algo_dir.name, game)] = Cell(
-                algo=algo_dir.name,
-                game=game,
-                env_steps=int(runs[0]["env_steps"][-1]),
-                max_per_seed=nan[:, 0],
-                final_per_seed=nan[:, 0],
-                curve=nan,
-                curve_steps=np.asarray(runs[0]["env_steps"], np.int64),
-                train_curve=curve,
-                wall_seconds=float(sum(r["wall_seconds"] for r in runs)),
-                win_curve=None if None in won else np.array(won, np.float64),
-            )
+            cells[(algo_dir.name, game)] = _peer_cell(algo_dir.name, game, runs, algo_dir / game)
     return cells
+
+
+def _peer_cell(row: str, game: str, runs: list[dict], where: Path) -> Cell:
+    """One peer cell from its seeds' records (``benchmarks/parity.py``)."""
+
+    def curve(key: str, required: bool = True) -> np.ndarray | None:
+        if not required and any(key not in r for r in runs):
+            return None
+        return np.array([r[key] for r in runs], np.float64)
+
+    score = {r.get("score", "training") for r in runs}
+    if len(score) > 1:
+        raise ValueError(f"{where}: its seeds are scored differently ({sorted(score)})")
+    greedy = score == {"greedy"}
+    train = curve("episode_return")
+    evaluation = curve("greedy_return") if greedy else np.full(train.shape, np.nan)
+    return Cell(
+        algo=row,
+        game=game,
+        env_steps=int(runs[0]["env_steps"][-1]),
+        max_per_seed=np.max(evaluation, axis=1),
+        final_per_seed=evaluation[:, -1],
+        curve=evaluation,
+        curve_steps=np.asarray(runs[0]["env_steps"], np.int64),
+        train_curve=None if greedy else train,
+        wall_seconds=float(sum(r["wall_seconds"] for r in runs)),
+        win_curve=None if greedy else curve("win_rate", required=False),
+        eval_win_curve=curve("greedy_win_rate", required=False) if greedy else None,
+    )
 
 
 def _write_cell(
@@ -1195,9 +1216,26 @@ def suite_scores(table: TableResult) -> SuiteScores:
     return SuiteScores(rows, games, final, curves, steps, [r for r in rows if r not in final])
 
 
+def greedy_scores(table: TableResult, rows: list[str]) -> dict[str, np.ndarray]:
+    """row -> float[R, T]: the final greedy return per run on the tasks every row
+    with greedy scores has (rows with a NaN among them are left out)."""
+    finals = {
+        r: {g: c.final_per_seed for (row, g), c in table.cells.items() if row == r} for r in rows
+    }
+    finals = {
+        r: f for r, f in finals.items() if f and all(np.all(np.isfinite(v)) for v in f.values())
+    }
+    games = [g for g in table.spec.games if finals and all(g in f for f in finals.values())]
+    if not games:
+        return {}
+    runs = min(f[g].shape[0] for f in finals.values() for g in games)
+    return {r: np.stack([f[g][:runs] for g in games], axis=1) for r, f in finals.items()}
+
+
 def suite_statistics(table: TableResult, reps: int = 2000) -> dict[str, Any]:
     """Per task, each row's mean final return with a 95% bootstrap interval (and
-    our rows' absolute metric); across tasks, min-max normalised scores' IQM,
+    our rows' absolute metric; the final greedy return of every row that has one,
+    with the probability of improvement between them); across tasks, min-max normalised scores' IQM,
     mean, median and optimality gap with 95% stratified-bootstrap intervals, and
     the probability of improvement of every row over every other (rliable, as
     Gorsane et al. 2022 and Agarwal et al. 2021 prescribe). Plain data."""
@@ -1205,30 +1243,49 @@ def suite_statistics(table: TableResult, reps: int = 2000) -> dict[str, Any]:
 
     scores = suite_scores(table)
     interval = lambda v: list(stats.task_interval(np.asarray(v), reps=reps))
-    per_task, absolute, wall, win_rate = {}, {}, {}, {}
+    finite = lambda v: v is not None and bool(np.all(np.isfinite(v)))
+    names = ("per_task", "absolute_metric", "win_rate", "greedy", "greedy_win_rate")
+    found: dict[str, dict[str, dict[str, Any]]] = {n: {r: {} for r in scores.rows} for n in names}
+    wall: dict[str, dict[str, float]] = {r: {} for r in scores.rows}
     for r in scores.rows:
-        per_task[r], absolute[r], wall[r], win_rate[r] = {}, {}, {}, {}
         for g in table.spec.games:
             cell = table.cells.get((r, g))
             if cell is None:
                 continue
-            per_task[r][g] = interval(cell.final_train_per_seed)
             wall[r][g] = cell.wall_seconds
-            if cell.absolute_per_seed is not None:
-                absolute[r][g] = interval(cell.absolute_per_seed)
-            won = cell.final_win_per_seed
-            if won is not None and np.all(np.isfinite(won)):
-                win_rate[r][g] = interval(won)
+            greedy_won = None if cell.eval_win_curve is None else cell.eval_win_curve[:, -1]
+            for name, runs in zip(
+                names,
+                (
+                    None if cell.train_curve is None else cell.final_train_per_seed,
+                    cell.absolute_per_seed,
+                    cell.final_win_per_seed,
+                    cell.final_per_seed,
+                    greedy_won,
+                ),
+                strict=True,
+            ):
+                # Training returns as they are (NaN where no episode ended); the rest where finite.
+                if runs is not None and (name == "per_task" or finite(runs)):
+                    found[name][r][g] = interval(runs)
     out: dict[str, Any] = {
         "score": "training episodes' return over the last 10% of training, per run",
+        "greedy_score": (
+            "the greedy policy's return at the last logging step, per run (ours: the mean "
+            "of its evaluation episodes; a peer scored by its script's greedy tests: theirs)"
+        ),
         "interval": "95% bootstrap (rliable), over runs",
-        "per_task": per_task,
-        "absolute_metric": {r: v for r, v in absolute.items() if v},
-        "win_rate": {r: v for r, v in win_rate.items() if v},
+        **{name: {r: v for r, v in found[name].items() if v} for name in names},
         "wall_seconds": wall,
         "aggregated_tasks": scores.games,
         "not_aggregated": scores.left_out,
     }
+    greedy = greedy_scores(table, scores.rows)
+    if len(greedy) > 1:
+        out["greedy_probability_of_improvement"] = {
+            f"{x} > {y}": list(v)
+            for (x, y), v in stats.probability_of_improvement(greedy, reps=reps).items()
+        }
     if scores.final:
         # On the figures' scale: bounds over the final scores and the curves.
         normalised = stats.normalise_together(scores.final, scores.curves).scores
@@ -1263,7 +1320,8 @@ def statistics_markdown(table: TableResult, statistics: dict[str, Any]) -> list[
         "## Final return per task: mean [95% bootstrap interval] over runs",
         "",
         "The training episodes' return over the last 10% of training, the score every "
-        "row (ours and the peers' own trainers) shares.",
+        "row (ours and the peers' own trainers) shares but a peer scored by its greedy "
+        "tests (below).",
         "",
         *_grid(statistics["per_task"], games, fmt),
     ]
@@ -1286,6 +1344,24 @@ def statistics_markdown(table: TableResult, statistics: dict[str, Any]) -> list[
             "",
             *_grid(statistics["absolute_metric"], games, fmt),
         ]
+    if statistics.get("greedy"):
+        lines += [
+            "",
+            "## Final greedy return per task: mean [95% bootstrap interval] over runs",
+            "",
+            "The greedy policy at the last logging step: ours the mean of its evaluation "
+            "episodes; a peer whose logged training return is not an episodes' return (its "
+            "records' `score` is `greedy`) its script's own greedy test, and only here.",
+            "",
+            *_grid(statistics["greedy"], games, fmt),
+        ]
+    if statistics.get("greedy_win_rate"):
+        lines += ["", "## Final greedy win rate per task", ""]
+        lines += _grid(statistics["greedy_win_rate"], games, fmt)
+    if "greedy_probability_of_improvement" in statistics:
+        lines += ["", "## Probability of improvement of the final greedy return", ""]
+        pairs = statistics["greedy_probability_of_improvement"].items()
+        lines += [f"- {k}: {fmt(v)}" for k, v in pairs]
     lines += [
         "",
         "## Wall-clock per cell (all seeds, compiling included): CPU-hours",
@@ -1300,7 +1376,11 @@ def statistics_markdown(table: TableResult, statistics: dict[str, Any]) -> list[
             "bootstrap interval]",
             "",
             f"Tasks: {', '.join(statistics['aggregated_tasks'])}"
-            + (f"; not aggregated (missing tasks): {', '.join(left_out)}" if left_out else "")
+            + (
+                f"; rows not aggregated (no training score on every task): {', '.join(left_out)}"
+                if left_out
+                else ""
+            )
             + ".",
             "",
             "| row | IQM | mean | median | optimality gap |",
@@ -1319,13 +1399,14 @@ def marl_eval_records(table: TableResult) -> list[Any]:
     """Every run of every cell as a :class:`jaxmarl_core.stats.RunRecord`: our
     rows' greedy evaluation return at each logging step (the mean of its
     episodes) and their absolute metric; a peer's training return at each
-    logging step (its trainer does not evaluate), for runs where it is finite."""
+    logging step (or its greedy tests, where they are its score), for runs where
+    it is finite."""
     from jaxmarl_core.stats import RunRecord
 
     records = []
     for (row, game), cell in sorted(table.cells.items()):
-        peer = ":" in row
-        curve = cell.train_curve if peer else cell.curve
+        # A peer's training return, unless its score is its greedy tests.
+        curve = cell.curve if cell.train_curve is None or ":" not in row else cell.train_curve
         if curve is None:
             continue
         env, _, task = game.rpartition(":")

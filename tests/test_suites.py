@@ -285,6 +285,18 @@ PEER_RETURNS = {
 PEER_SCORES = {"climbing": (110.0 + 160.0) / 2, "penalty-100": (20.0 + 20.0) / 2}
 # Won fractions per logging step; the last 10% (2 steps) average 0.75 and 1.0.
 PEER_WINS = {"climbing": {0: [0.0] * 18 + [0.5, 1.0], 1: [0.0] * 18 + [1.0, 1.0]}}
+# A peer scored by its greedy tests (its logged training return is not an
+# episodes' return, as JaxMARL's Q-learning scripts'): its final greedy return is
+# the last point of each seed's greedy curve.
+GREEDY_PEER = "jaxmarl:idqn"
+GREEDY_RETURNS = {
+    ("climbing", 0): [0.0] * 19 + [150.0],
+    ("climbing", 1): [0.0] * 19 + [160.0],
+    ("penalty-100", 0): [-100.0] * 19 + [5.0],
+    ("penalty-100", 1): [-100.0] * 19 + [15.0],
+}
+GREEDY_SCORES = {"climbing": 155.0, "penalty-100": 10.0}
+GREEDY_WINS = {0: [0.0] * 19 + [0.5], 1: [0.0] * 19 + [1.0]}  # on climbing
 
 
 def _write_peer_runs(out: Path) -> None:
@@ -312,6 +324,17 @@ def _write_peer_runs(out: Path) -> None:
         if game in PEER_WINS:  # a game that is won or lost: the script logs a win rate
             record["win_rate"] = PEER_WINS[game][seed]
         path.write_text(json.dumps(record))
+        greedy = record | {
+            "algo": GREEDY_PEER,
+            "episode_return": [0.01] * 20,  # a deflated log, not a score
+            "score": "greedy",
+            "greedy_return": GREEDY_RETURNS[(game, seed)],
+        }
+        if game == "climbing":
+            greedy["greedy_win_rate"] = GREEDY_WINS[seed]
+        path = out / "peers" / GREEDY_PEER / game / f"seed_{seed}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(greedy))
 
 
 @pytest.fixture(scope="module")
@@ -343,6 +366,7 @@ def test_the_peers_runs_are_rows_of_the_table(with_peers):
         np.testing.assert_array_equal(peer.curve_steps, 200 * np.arange(1, 21))
         assert peer.wall_seconds == 8.0
     stats = table.statistics
+    # The peer scored by its greedy tests is left out of the training-return statistics.
     assert set(stats["per_task"]) == {"ia2c", PEER}
     for game, score in PEER_SCORES.items():
         assert stats["per_task"][PEER][game][0] == pytest.approx(score)
@@ -355,12 +379,27 @@ def test_the_peers_runs_are_rows_of_the_table(with_peers):
     assert set(stats["absolute_metric"]) == {"ia2c"}
     assert set(stats["probability_of_improvement"]) == {f"ia2c > {PEER}", f"{PEER} > ia2c"}
     assert set(stats["aggregates"]) == {"ia2c", PEER}
-    assert stats["aggregated_tasks"] == list(SUITE.games) and stats["not_aggregated"] == []
+    assert stats["aggregated_tasks"] == list(SUITE.games)
+    assert stats["not_aggregated"] == [GREEDY_PEER]
+    # The final greedy return: ours from its evaluations, the greedy-scored peer's
+    # from its tests; the training-scored peer has none.
+    assert set(stats["greedy"]) == {"ia2c", GREEDY_PEER}
+    for game, score in GREEDY_SCORES.items():
+        assert stats["greedy"][GREEDY_PEER][game][0] == pytest.approx(score)
+        ours = table.cells[("ia2c", game)].final_per_seed
+        assert stats["greedy"]["ia2c"][game][0] == pytest.approx(np.mean(ours))
+    assert list(stats["greedy_win_rate"]) == [GREEDY_PEER]
+    assert stats["greedy_win_rate"][GREEDY_PEER]["climbing"][0] == pytest.approx(0.75)
+    assert set(stats["greedy_probability_of_improvement"]) == {
+        f"ia2c > {GREEDY_PEER}",
+        f"{GREEDY_PEER} > ia2c",
+    }
 
     md = (out / "table.md").read_text()
     assert f"| {PEER} | " in md and "| row | IQM |" in md
     assert "Probability of improvement" in md
     assert "## Final win rate per task" in md
+    assert "## Final greedy return per task" in md and "## Final greedy win rate" in md
     assert (out / "figures" / "aggregates.png").stat().st_size > 1_000
     assert (out / "figures" / "aggregates.json").is_file()
     report = json.loads((out / "table.json").read_text())
@@ -369,7 +408,7 @@ def test_the_peers_runs_are_rows_of_the_table(with_peers):
     runs = json.loads((out / "marl_eval.json").read_text())
     assert list(runs) == ["tiny"] and set(runs["tiny"]) == set(SUITE.games)
     for game in SUITE.games:
-        assert set(runs["tiny"][game]) == {"ia2c", PEER}
+        assert set(runs["tiny"][game]) == {"ia2c", PEER, GREEDY_PEER}
         assert set(runs["tiny"][game][PEER]) == {"seed_0", "seed_1"}
     ours = runs["tiny"]["climbing"]["ia2c"]["seed_0"]
     assert list(ours) == ["step_0", "step_1", "step_2", "step_3", "absolute_metrics"]
@@ -379,6 +418,17 @@ def test_the_peers_runs_are_rows_of_the_table(with_peers):
     assert ours["absolute_metrics"]["return"] == [pytest.approx(cell.absolute_per_seed[0])]
     peer = runs["tiny"]["climbing"][PEER]["seed_1"]
     assert peer["step_19"] == {"step_count": 4000, "return": [170.0]}
+    greedy = runs["tiny"]["climbing"][GREEDY_PEER]["seed_1"]
+    assert greedy["step_19"] == {"step_count": 4000, "return": [160.0]}
+
+
+def test_a_peer_whose_seeds_are_scored_differently_is_refused(tmp_path):
+    _write_peer_runs(tmp_path)
+    path = tmp_path / "peers" / GREEDY_PEER / "climbing" / "seed_1.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps(record | {"score": "training"}))
+    with pytest.raises(ValueError, match="its seeds are scored differently"):
+        tables.read_peer_cells(tmp_path, SUITE.games)
 
 
 def test_a_table_stopped_in_the_middle_of_a_program_resumes_from_its_checkpoint(
