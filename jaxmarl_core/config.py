@@ -42,6 +42,7 @@ ALGOS = (
     "pac",
     "pqn",
     "pqn_vdn",
+    "pqn_qmix",
 )
 
 

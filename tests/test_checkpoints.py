@@ -23,7 +23,9 @@ KILLABLE = {
     "idqn": "total_timesteps=24000 num_logs=12 checkpoint_every=2 hidden_size=16",
     "ippo": "total_timesteps=24000 num_logs=12 checkpoint_every=2 hidden_size=16 num_envs=16 "
     "rollout_length=25 logger=marl_eval",
-    "pqn_vdn": "total_timesteps=24576 num_logs=12 checkpoint_every=2 hidden_size=16 recurrent=true",
+    # The PQN runner with a trained mixer (its state in the checkpoint too), recurrent.
+    "pqn_qmix": "total_timesteps=24576 num_logs=12 checkpoint_every=2 hidden_size=16 "
+    "recurrent=true",
 }
 
 
@@ -53,7 +55,7 @@ def _final_state(run_dir: Path):
 
 @pytest.mark.parametrize(
     "algo,sig",
-    [("idqn", signal.SIGKILL), ("ippo", signal.SIGTERM), ("pqn_vdn", signal.SIGTERM)],
+    [("idqn", signal.SIGKILL), ("ippo", signal.SIGTERM), ("pqn_qmix", signal.SIGTERM)],
 )
 def test_killed_run_resumes_bit_identical(tmp_path, algo, sig):
     """A run stopped after its first checkpoint (SIGKILL: no warning; SIGTERM: it

@@ -1,5 +1,5 @@
-"""PQN and PQN-VDN: the Q(λ) target by hand and against a loop, the joint value,
-one trace per update, vmapped seeds, and learning on penalty-0."""
+"""PQN, PQN-VDN and PQN-QMIX: the Q(λ) target by hand and against a loop, the
+joint values, one trace per update, vmapped seeds, and learning on the matrix games."""
 
 import chex
 import jax
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import jaxmarl_core as jm
-from jaxmarl_core.algos import pqn, pqn_vdn
+from jaxmarl_core.algos import pqn, pqn_qmix, pqn_vdn
 from jaxmarl_core.config import ConfigError
 from jaxmarl_core.core.targets import q_learning_target
+from jaxmarl_core.networks.mixers import QMixer
 from jaxmarl_core.train import make_algorithm, seed_keys
 
 GAMMA, LAMBDA = 0.9, 0.5
@@ -95,18 +96,51 @@ def test_pqn_vdn_joint_value_is_the_sum_of_the_agents():
     discount = jnp.ones((2, 1, 2))
     done = jnp.zeros((2, 1), bool)
     next_value = jnp.array([[[1.0, -1.0]], [[2.0, 3.0]]])
-    g = pqn_vdn.targets(reward, discount, done, next_value, hparams())
+    g = pqn_vdn.targets(reward, discount, done, next_value, None, hparams())
     np.testing.assert_allclose(g[:, 0, 0], [3.475, 5.5], rtol=1e-6)
     q_taken = jnp.array([[[0.5, 1.5]], [[2.0, 2.0]]])
-    np.testing.assert_allclose(pqn_vdn.loss(q_taken, g)[:, 0], [2.175625, 2.25], rtol=1e-6)
-    independent = pqn.targets(reward, discount, done, next_value, hparams())
+    np.testing.assert_allclose(pqn_vdn.loss(q_taken, g, None)[:, 0], [2.175625, 2.25], rtol=1e-6)
+    independent = pqn.targets(reward, discount, done, next_value, None, hparams())
     assert independent.shape == (2, 1, 2)  # one target per agent, on its own reward
+
+
+def test_pqn_qmix_bootstraps_from_and_regresses_the_mixed_value():
+    """A mixer whose weights are all zero but the bias of V(z)'s output, c = 2, mixes
+    any utilities into Q_tot = c. By hand, two agents, two steps, λ = 0.5, γ = 0.9:
+
+        G_1 = 1 + 0.9·2                  = 2.8
+        G_0 = 1 + 0.9·(0.5·2 + 0.5·G_1)  = 3.16
+        loss_t = (G_t − 2)²              = 1.3456, 0.64
+
+    (Σ_i max Q_i would give G_1 = 5.5). With random weights the loss is the squared
+    error of f_mix(q; z), which is not the sum of the utilities."""
+    mixer = QMixer(embed_dim=4, hypernet_hidden=8)
+    q_next = jnp.array([[[1.0, -1.0]], [[2.0, 3.0]]])  # [T, B, N]
+    z = jnp.array([[[0.3, -0.2, 1.0]], [[0.5, 0.1, -1.0]]])  # [T, B, S]
+    params = mixer.init(jax.random.key(0), q_next, z)
+    zero = jax.tree.map(jnp.zeros_like, params)
+    bias = zero["params"]["hyper_b2"]["Dense_1"]["bias"]
+    constant = jax.tree.map(lambda x: x, zero)
+    constant["params"]["hyper_b2"]["Dense_1"]["bias"] = bias + 2.0
+    reward, discount = jnp.ones((2, 1, 2)), jnp.ones((2, 1, 2))
+    done = jnp.zeros((2, 1), bool)
+    targets, loss = pqn_qmix.make_targets(mixer), pqn_qmix.make_loss(mixer)
+    g = targets(reward, discount, done, q_next, pqn.Joint(constant, z), hparams())
+    np.testing.assert_allclose(g[:, 0, 0], [3.16, 2.8], rtol=1e-6)
+    q_taken = jnp.array([[[0.5, 1.5]], [[2.0, 2.0]]])
+    got = loss(q_taken, g, pqn.Joint(constant, z))[:, 0]
+    np.testing.assert_allclose(got, [1.3456, 0.64], rtol=1e-5)
+    q_tot = mixer.apply(params, q_taken, z)
+    np.testing.assert_allclose(loss(q_taken, g, pqn.Joint(params, z)), (g[..., 0] - q_tot) ** 2)
+    assert not np.allclose(q_tot, q_taken.sum(-1))
 
 
 SMALL = dict(total_timesteps=2_048, num_logs=4, num_envs=8, rollout_length=8, hidden_size=16)
 
 
-@pytest.mark.parametrize("algo, recurrent", [("pqn", False), ("pqn_vdn", True)])
+@pytest.mark.parametrize(
+    "algo, recurrent", [("pqn", False), ("pqn_vdn", True), ("pqn_qmix", False)]
+)
 def test_update_traces_once_and_a_vmapped_seed_equals_the_seed_alone(algo, recurrent):
     config = jm.make_config(algo, env="climbing", recurrent=recurrent, **SMALL)
     _, algorithm = make_algorithm(config)
@@ -116,6 +150,10 @@ def test_update_traces_once_and_a_vmapped_seed_equals_the_seed_alone(algo, recur
     _, m1 = update(state, config.hparams)
     _, m2 = update(state, {**config.hparams, "lr": jnp.float32(0.1)})
     assert {"loss", "q_taken", "epsilon", "episode_return_sum", "episodes"} <= set(m1)
+    if algo == "pqn_qmix":  # the mixer is trained with the agents
+        after, _ = update(state, config.hparams)
+        moved = jax.tree.map(lambda a, b: not np.array_equal(a, b), state.mixer, after.mixer)
+        assert all(jax.tree.leaves(moved))
     assert float(m1["epsilon"]) == 1.0 and float(m1["loss"]) != float(m2["loss"])
 
     train = jm.make_train(config)
@@ -149,3 +187,21 @@ def test_pqn_vdn_finds_the_optimum_of_penalty_0():
     out = jax.jit(jax.vmap(jm.make_train(config)))(seed_keys(5))
     final = np.asarray(out.metrics["eval_return"][:, -1])
     assert (final >= 250.0 - 1e-3).sum() >= 4, final
+
+
+@pytest.mark.slow
+def test_pqn_qmix_finds_the_optimum_of_penalty_0_and_leaves_climbing_s_trap():
+    """PQN-QMIX at its defaults (100k steps), seeds 0-4 in one program. Expected:
+    on penalty-0 the final greedy policy earns the optimum, 250, in at least 4 of
+    5 seeds (measured: all 5); on climbing every seed's greedy return rises above
+    the (C,C) = 125 equilibrium IDQN and VDN end in, to at least (B,B) = 175 over
+    training (measured: 275, 275, 175, 275, 275; the optimum (A,A) in 4 of 5)."""
+    runs = {}
+    for game in ("penalty-0", "climbing"):
+        config = jm.make_config("pqn_qmix", env=game, num_logs=5)
+        out = jax.jit(jax.vmap(jm.make_train(config)))(seed_keys(5))
+        runs[game] = np.asarray(out.metrics["eval_return"])
+    final_penalty = runs["penalty-0"][:, -1]
+    assert (final_penalty >= 250.0 - 1e-3).sum() >= 4, final_penalty
+    best_climbing = runs["climbing"].max(axis=1)
+    assert np.all(best_climbing >= 175.0 - 1e-3), best_climbing

@@ -351,8 +351,11 @@ def assert_valid(config: Config, algo: str) -> None:
     for name, param in params.items():
         value = getattr(config, name)
         assert type(value) is param.kind, (name, value)
-        if param.choices is not None:
-            assert value in param.choices, (name, value)
+        if param.choices is not None:  # a ``many`` key: a comma-separated set of them
+            assert set(value.split(",") if param.many else [value]) <= set(param.choices), (
+                name,
+                value,
+            )
         if param.kind in (int, float):
             assert in_range(param, value), (name, value)
         if param.kind is int:

@@ -169,7 +169,7 @@ def test_every_cell_of_every_suite_makes_a_valid_config(monkeypatch):
                 assert config.total_timesteps == budgets[fam]
                 assert dict(config.env_kwargs) == dict(spec.game_kwargs.get(game, {}))
                 cells += 1
-    assert cells == 13 * 8 + 13 * 3 + 13 * 3 + 7 * 6 + 2 * 7
+    assert cells == 14 * 8 + 14 * 3 + 14 * 3 + 8 * 6 + 2 * 7
     # SMAX's tasks run against the heuristic enemy with JaxMARL's env kwargs.
     smax = cell_config(TABLES["smax"], "ippo", "jaxmarl:smax-3m", "published")
     assert smax.env_kwargs["attack_mode"] == "closest" and smax.recurrent

@@ -3,7 +3,9 @@ Difference Learning"): Q(λ) over rollouts of many parallel environments, with
 no replay buffer and no target network; LayerNorm keeps the bootstrapped
 regression stable without them. ``pqn`` is its independent form, every agent
 learning its own Q(h_i, a_i) on its own reward; ``pqn_vdn`` (:mod:`.pqn_vdn`)
-learns the sum Σ_i Q(h_i, a_i) on the team reward, as JaxMARL's PQN-VDN.
+learns the sum Σ_i Q(h_i, a_i) on the team reward, as JaxMARL's PQN-VDN;
+``pqn_qmix`` (:mod:`.pqn_qmix`) their monotonic mixture, weighted from the
+global state by a mixer trained with the agents.
 
 One ``update`` is the actor-critic runner's sequence (:mod:`.actor_critic`,
 whose rollouts, minibatches and chunked gradients it shares):
@@ -122,26 +124,56 @@ def q_lambda_targets(
     return jax.lax.stop_gradient(g)
 
 
-# Independent PQN: every agent's Q(λ) target on its own reward, [T, B, N].
-targets = q_lambda_targets
+class Joint(NamedTuple):
+    """What a mixer reads besides the agents' values (PQN-QMIX's; PQN and PQN-VDN
+    read nothing of it).
+
+    Attributes:
+        params: the mixer's parameters ψ ({} without a mixer).
+        state: float32[T, B, S], the global states z the values are mixed at
+            (S = 0 where the algorithm reads none).
+    """
+
+    params: Any
+    state: chex.Array
 
 
-def loss(q_taken: chex.Array, target: chex.Array) -> chex.Array:
+def targets(
+    reward: chex.Array,
+    discount: chex.Array,
+    done: chex.Array,
+    next_value: chex.Array,
+    joint: Joint,
+    hparams: HParams,
+) -> chex.Array:
+    """Independent PQN: every agent's Q(λ) target on its own reward
+    (:func:`q_lambda_targets`), float32[T, B, N]; no mixer."""
+    return q_lambda_targets(reward, discount, done, next_value, hparams)
+
+
+def loss(q_taken: chex.Array, target: chex.Array, joint: Joint) -> chex.Array:
     """Independent PQN's squared Q(λ) error of every agent, per sample:
 
         L_i(θ) = (G^λ_{i,t} − Q(h_{i,t}, a_{i,t}; θ))²
 
-    Args: q_taken float32[T, B, N], Q(h_i, a_i; θ); target float32[T, B, N].
+    Args: q_taken float32[T, B, N], Q(h_i, a_i; θ); target float32[T, B, N]; no mixer.
     Returns: float32[T, B, N].
     """
     return (target - q_taken) ** 2
 
 
 # targets(reward [T, B, N], discount [T, B, N], done bool[T, B], next_value [T, B, N],
-# hparams) -> G^λ [T, B, K]
+# joint at the next states z', hparams) -> G^λ [T, B, K]
 Targets = Callable[..., chex.Array]
-# loss(q_taken [T, B, N], target [T, B, K]) -> per-sample squared errors
-Loss = Callable[[chex.Array, chex.Array], chex.Array]
+# loss(q_taken [T, B, N], target [T, B, K], joint at the states z) -> per-sample squared errors
+Loss = Callable[[chex.Array, chex.Array, Joint], chex.Array]
+
+
+class Mixer(NamedTuple):
+    """A mixer trained with the agents (PQN-QMIX's): ``init(key, q float32[1, N],
+    z float32[1, S], hparams) -> ψ``; its targets and loss apply it."""
+
+    init: Callable[..., Any]
 
 
 class Setup(NamedTuple):
@@ -153,7 +185,8 @@ class Setup(NamedTuple):
         actor: the agents' utility network Q(h_i, ·; θ) (the name :func:`actor_critic.collect`
             reads).
         targets, loss: the algorithm's (:func:`targets`, :func:`loss`).
-        optimizer: Adam with gradient clipping.
+        optimizer: Adam with gradient clipping, over the agents and the mixer.
+        mixer: the algorithm's mixer, or None (then no global state is stored).
     """
 
     config: Config
@@ -162,13 +195,15 @@ class Setup(NamedTuple):
     targets: Targets
     loss: Loss
     optimizer: optax.GradientTransformation
+    mixer: Mixer | None
 
 
 class PQNState(NamedTuple):
     """The learner state.
 
     Attributes:
-        params, opt_state: the utility network's parameters and Adam state.
+        params: the utility network's parameters θ. mixer: the mixer's ψ ({} for none).
+        opt_state: Adam's state of (θ, ψ).
         env: the training environments [B].
         carry: float32[B, N, H] (H = 0 feed-forward), the agents' hidden states
             before reading ``env.obs``.
@@ -177,6 +212,7 @@ class PQNState(NamedTuple):
     """
 
     params: Any
+    mixer: Any
     opt_state: Any
     env: VecEnvState
     carry: chex.Array
@@ -194,6 +230,7 @@ class Batch(NamedTuple):
         target: float32[T, B, K], G^λ (no gradient).
         mask: float32[T, B, N], ones: every sample counts (what the chunked gradient weighs).
         first: bool[T, B], where the hidden states reset.
+        state: float32[T, B, S], the global states (S = 0 without a mixer).
         start: float32[B, N, H], the hidden states at the sequences' start.
     """
 
@@ -202,13 +239,20 @@ class Batch(NamedTuple):
     target: chex.Array
     mask: chex.Array
     first: chex.Array
+    state: chex.Array
     start: chex.Array
 
 
 def make_batch(
-    setup: Setup, params: Any, rollout: actor_critic.Rollout, start: chex.Array, hparams: HParams
+    setup: Setup,
+    params: Any,
+    mixer: Any,
+    rollout: actor_critic.Rollout,
+    start: chex.Array,
+    hparams: HParams,
 ) -> Batch:
-    """The rollout's training sequences and their Q(λ) targets, computed with ``params``."""
+    """The rollout's training sequences and their Q(λ) targets, computed with the
+    parameters that acted (``params``, and the mixer's ``mixer``)."""
     net = setup.actor
     views = rollout.obs.agents_view
     carries, _ = net.unroll(params, start, views, rollout.first)
@@ -216,13 +260,20 @@ def make_batch(
     _, q_next = net.step(params, carries, rollout.next_obs.agents_view, no_reset)
     next_value = masked_max(q_next, rollout.next_obs.action_mask)
     reward = hparams["reward_scale"] * rollout.reward
-    target = setup.targets(reward, rollout.discount, rollout.done, next_value, hparams)
+
+    def states(obs: MultiAgentObservation) -> chex.Array:  # [T, B, S], S = 0 unmixed
+        unmixed = jnp.zeros(rollout.first.shape + (0,))
+        return unmixed if setup.mixer is None else obs.global_state
+
+    next_joint = Joint(mixer, states(rollout.next_obs))
+    target = setup.targets(reward, rollout.discount, rollout.done, next_value, next_joint, hparams)
     batch = Batch(
         obs=views,
         action=rollout.action,
         target=target,
         mask=jnp.ones(rollout.action.shape, jnp.float32),
         first=rollout.first,
+        state=states(rollout.obs),
         start=start,
     )
     if net.recurrent:
@@ -237,17 +288,18 @@ def make_batch(
 
 
 def batch_loss(
-    setup: Setup, params: Any, batch: Batch, hparams: HParams
+    setup: Setup, learned: tuple[Any, Any], batch: Batch, hparams: HParams
 ) -> tuple[chex.Array, Metrics]:
-    """The algorithm's loss averaged over the batch's samples."""
+    """The algorithm's loss averaged over the batch's samples; ``learned`` is (θ, ψ)."""
+    params, mixer = learned
     _, q = setup.actor.unroll(params, batch.start, batch.obs, batch.first)
     q_taken = select(q, batch.action)
-    value = jnp.mean(setup.loss(q_taken, batch.target))
+    value = jnp.mean(setup.loss(q_taken, batch.target, Joint(mixer, batch.state)))
     return value, {"loss": value, "q_taken": jnp.mean(q_taken)}
 
 
 def sgd_step(setup: Setup, carry, batch: Batch, hparams: HParams):
-    params, opt_state = carry
+    params, opt_state = carry  # params: (θ, ψ)
     grad_fn = jax.grad(functools.partial(batch_loss, setup), has_aux=True)
     grads, metrics = actor_critic.chunked_gradient(
         grad_fn, params, batch, hparams, setup.actor.recurrent
@@ -275,10 +327,10 @@ def update(setup: Setup, state: PQNState, hparams: HParams) -> tuple[PQNState, M
     env_state, carry, first, rollout, finished = actor_critic.collect(
         setup, state.params, state.env, state.carry, state.first, keys, behaviour
     )
-    batch = make_batch(setup, state.params, rollout, state.carry, hparams)
-    (params, opt_state), metrics = actor_critic.epochs_of_minibatches(
+    batch = make_batch(setup, state.params, state.mixer, rollout, state.carry, hparams)
+    ((params, mixer), opt_state), metrics = actor_critic.epochs_of_minibatches(
         lambda c, minibatch: sgd_step(setup, c, minibatch, hparams),
-        (state.params, state.opt_state),
+        ((state.params, state.mixer), state.opt_state),
         batch,
         config.epochs,
         config.minibatches,
@@ -287,6 +339,7 @@ def update(setup: Setup, state: PQNState, hparams: HParams) -> tuple[PQNState, M
     metrics = {**metrics, "epsilon": eps, **finished.metrics()}
     state = PQNState(
         params=params,
+        mixer=mixer,
         opt_state=opt_state,
         env=env_state,
         carry=carry,
@@ -297,8 +350,11 @@ def update(setup: Setup, state: PQNState, hparams: HParams) -> tuple[PQNState, M
     return state, metrics
 
 
-def make_pqn(env: Environment, config: Config, targets: Targets, loss: Loss) -> Algorithm:
-    """``Algorithm(init, update, act, initial_carry, steps_per_update)`` of a PQN learner."""
+def make_pqn(
+    env: Environment, config: Config, targets: Targets, loss: Loss, mixer: Mixer | None = None
+) -> Algorithm:
+    """``Algorithm(init, update, act, initial_carry, steps_per_update)`` of a PQN
+    learner (with ``mixer``, one whose joint value a trained mixer forms)."""
     net = make_agent_net(
         env.num_agents,
         (config.hidden_size,) * config.num_layers,
@@ -308,15 +364,22 @@ def make_pqn(env: Environment, config: Config, targets: Targets, loss: Loss) -> 
         activation=config.activation,
         norm=config.norm,
     )
-    setup = Setup(config, VecEnv(env, config.num_envs), net, targets, loss, make_optimizer())
+    venv = VecEnv(env, config.num_envs)
+    setup = Setup(config, venv, net, targets, loss, make_optimizer(), mixer)
 
     def init(key: chex.PRNGKey, hparams: HParams) -> PQNState:
         key, env_key, net_key = jax.random.split(key, 3)
         env_state = setup.venv.reset(env_key)
         params = net.init(net_key, env_state.obs.agents_view[0])
+        mixer_params = {}
+        if mixer is not None:
+            q = jnp.zeros((1, env.num_agents), jnp.float32)
+            z = env_state.obs.global_state[:1]  # [1, S]
+            mixer_params = mixer.init(jax.random.fold_in(net_key, 1), q, z, hparams)
         return PQNState(
             params=params,
-            opt_state=setup.optimizer.init(params),
+            mixer=mixer_params,
+            opt_state=setup.optimizer.init((params, mixer_params)),
             env=env_state,
             carry=net.initial_carry((config.num_envs,)),
             first=jnp.ones((config.num_envs,), bool),

@@ -25,6 +25,7 @@ def targets(
     discount: chex.Array,
     done: chex.Array,
     next_value: chex.Array,
+    joint: pqn.Joint,
     hparams: HParams,
 ) -> chex.Array:
     """The joint Q(λ) target on the team reward (:func:`pqn.q_lambda_targets`):
@@ -34,19 +35,19 @@ def targets(
     (the greedy joint action of the sum is each agent's greedy action).
 
     Args: reward, discount, next_value float32[T, B, N] (a common-reward game
-        repeats r and d for every agent); done bool[T, B].
+        repeats r and d for every agent); done bool[T, B]; no mixer (``joint``).
     Returns: float32[T, B, 1].
     """
     joint_next = vdn_mix(next_value)[..., None]
     return pqn.q_lambda_targets(reward[..., :1], discount[..., :1], done, joint_next, hparams)
 
 
-def loss(q_taken: chex.Array, target: chex.Array) -> chex.Array:
+def loss(q_taken: chex.Array, target: chex.Array, joint: pqn.Joint) -> chex.Array:
     """PQN-VDN's squared Q(λ) error of the joint value, per step:
 
         L(θ) = (G^λ_t − Σ_i Q(h_{i,t}, a_{i,t}; θ))²
 
-    Args: q_taken float32[T, B, N]; target float32[T, B, 1].
+    Args: q_taken float32[T, B, N]; target float32[T, B, 1]; no mixer (``joint``).
     Returns: float32[T, B].
     """
     return (target[..., 0] - vdn_mix(q_taken)) ** 2
