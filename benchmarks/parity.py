@@ -28,7 +28,12 @@ Returns are converted to our units: JaxMARL's ``MPELogWrapper`` multiplies
 every agent's reward by the number of agents ("as per the on-policy
 codebase"), ours reports the mean over agents, so its returns are divided by
 the number of agents (``units`` in each file says so). SMAX's win rate is
-recorded where the script logs it.
+recorded where the script logs it, and the script's own greedy tests
+(``greedy_return``, ``greedy_win_rate``) where it runs them. Each record says
+which curve is the run's score (``score``): ``training`` (``episode_return``),
+or ``greedy`` for JaxMARL's Q-learning scripts, whose logged training return
+is not an episodes' return (``QL_CAVEAT``); ``jaxmarl-core table`` then sets
+them beside our greedy evaluations only.
 
 Mava (``--peer mava``, suite ``mava``): its feed-forward Anakin systems
 ``mava.systems.ppo.anakin.ff_ippo`` and ``ff_mappo``, imported from the
