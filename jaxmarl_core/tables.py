@@ -33,6 +33,7 @@ import json
 import math
 import shutil
 import sys
+import textwrap
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -1118,14 +1119,16 @@ def table_markdown(table: TableResult) -> str:
 
 def plot_table(path: Path, table: TableResult) -> None:
     """One panel per game, one line per algorithm: mean greedy return and its 95%
-    t-interval over seeds against environment steps."""
+    t-interval over seeds against environment steps (a peer's too where its
+    greedy tests are its score)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     from jaxmarl_core.reports import mean_and_interval
 
     games = [g for g in table.spec.games if any(g == c[1] for c in table.cells)]
-    algos = [a for a in list_algos() if any(a == c[0] for c in table.cells)]
+    evaluated = {a for (a, _), c in table.cells.items() if np.all(np.isfinite(c.curve))}
+    algos = [a for a in _rows(table) if a in evaluated]
     cols = min(4, len(games))
     rows = math.ceil(len(games) / cols)
     fig = Figure(figsize=(4.2 * cols, 3.3 * rows + 0.8))
@@ -1155,9 +1158,9 @@ def plot_table(path: Path, table: TableResult) -> None:
         ax.grid(alpha=0.3)
     handles, labels = fig.axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=min(11, len(labels)), fontsize=8)
-    fig.suptitle(
-        f"table {table.spec.name}: greedy return, mean and 95% t-interval over {table.seeds} seeds"
-    )
+    title = f"table {table.spec.name}: greedy return, mean and 95% t-interval over "
+    title += f"{table.seeds} seeds"
+    fig.suptitle(textwrap.fill(title, width=48 * cols))  # one panel is narrower than the title
     fig.tight_layout(rect=(0, 0.06, 1, 0.97))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -1464,6 +1467,7 @@ def write_table_dir(out: Path, table: TableResult, definition: dict[str, Any]) -
                 "wall_seconds": cell.wall_seconds,
                 "cpu_hours": cell.wall_seconds / 3600,
                 "final_return_per_seed": cell.final_train_per_seed.tolist(),
+                "final_greedy_per_seed": cell.final_per_seed.tolist(),
                 "absolute_per_seed": None
                 if cell.absolute_per_seed is None
                 else cell.absolute_per_seed.tolist(),

@@ -404,6 +404,8 @@ def test_the_peers_runs_are_rows_of_the_table(with_peers):
     assert (out / "figures" / "aggregates.json").is_file()
     report = json.loads((out / "table.json").read_text())
     assert report["statistics"]["per_task"][PEER]["climbing"][0] == PEER_SCORES["climbing"]
+    greedy = report["cells_detail"][f"{GREEDY_PEER} | climbing"]["final_greedy_per_seed"]
+    assert greedy == [150.0, 160.0]
 
     runs = json.loads((out / "marl_eval.json").read_text())
     assert list(runs) == ["tiny"] and set(runs["tiny"]) == set(SUITE.games)
