@@ -121,6 +121,14 @@ def test_the_table_directory_holds_every_cell_and_the_table(batched):
             assert summary["final_eval_return_per_seed"] == pytest.approx(
                 cell.final_per_seed.tolist()
             )
+    # Our rows' final greedy returns per task; with no greedy-scored peer, no
+    # second probability of improvement over them (the training scores' says it).
+    assert set(table.statistics["greedy"]) == set(SMALL_ALGOS)
+    for algo in SMALL_ALGOS:
+        got = table.statistics["greedy"][algo][SMALL.games[0]][0]
+        assert got == pytest.approx(np.mean(table.cells[(algo, SMALL.games[0])].final_per_seed))
+    assert "greedy_probability_of_improvement" not in table.statistics
+    assert "probability_of_improvement" in table.statistics
     rows = (out / "table.csv").read_text().splitlines()
     assert rows[0] == "game,algo,seeds,env_steps,max_mean,max_std,final_mean,final_std,published"
     assert len(rows) == 1 + 4
