@@ -1295,12 +1295,13 @@ def suite_statistics(table: TableResult, reps: int = 2000) -> dict[str, Any]:
     # Between greedy scores only where a row has no training score (a peer scored
     # by its greedy tests): otherwise the training scores' pairs above say it, and
     # each pair costs rliable seconds (182 pairs in a 14-row table).
+    pairs = lambda runs: {
+        f"{x} > {y}": list(v)
+        for (x, y), v in stats.probability_of_improvement(runs, reps=reps).items()
+    }
     greedy = greedy_scores(table, scores.rows)
     if len(greedy) > 1 and any(r in greedy for r in scores.left_out):
-        out["greedy_probability_of_improvement"] = {
-            f"{x} > {y}": list(v)
-            for (x, y), v in stats.probability_of_improvement(greedy, reps=reps).items()
-        }
+        out["greedy_probability_of_improvement"] = pairs(greedy)
     if scores.final:
         # On the figures' scale: bounds over the final scores and the curves.
         normalised = stats.normalise_together(scores.final, scores.curves).scores
@@ -1309,10 +1310,7 @@ def suite_statistics(table: TableResult, reps: int = 2000) -> dict[str, Any]:
             for r, agg in stats.aggregates(normalised, reps=reps).items()
         }
         if len(scores.final) > 1:
-            out["probability_of_improvement"] = {
-                f"{x} > {y}": list(v)
-                for (x, y), v in stats.probability_of_improvement(scores.final, reps=reps).items()
-            }
+            out["probability_of_improvement"] = pairs(scores.final)
     return out
 
 

@@ -124,7 +124,8 @@ def test_pqn_qmix_bootstraps_from_and_regresses_the_mixed_value():
     constant["params"]["hyper_b2"]["Dense_1"]["bias"] = bias + 2.0
     reward, discount = jnp.ones((2, 1, 2)), jnp.ones((2, 1, 2))
     done = jnp.zeros((2, 1), bool)
-    targets, loss = pqn_qmix.make_targets(mixer), pqn_qmix.make_loss(mixer)
+    mix = pqn_qmix.mix_with(mixer)
+    targets, loss = pqn.joint_targets(mix), pqn.joint_loss(mix)
     g = targets(reward, discount, done, q_next, pqn.Joint(constant, z), hparams())
     np.testing.assert_allclose(g[:, 0, 0], [3.16, 2.8], rtol=1e-6)
     q_taken = jnp.array([[[0.5, 1.5]], [[2.0, 2.0]]])

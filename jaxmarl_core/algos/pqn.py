@@ -169,6 +169,50 @@ Targets = Callable[..., chex.Array]
 Loss = Callable[[chex.Array, chex.Array, Joint], chex.Array]
 
 
+# mix(joint, q [T, B, N]) -> the joint value [T, B] of the agents' values q
+Mix = Callable[[Joint, chex.Array], chex.Array]
+
+
+def joint_targets(mix: Mix) -> Targets:
+    """The targets of a joint value ``mix`` (PQN-VDN's sum, PQN-QMIX's mixer):
+    one Q(λ) target per step on the team reward (:func:`q_lambda_targets`),
+
+        G^λ_t = r_t + γ d_t [(1 − λ) mix(max_a Q(h'_{1,t}, a), ..; z'_t) + λ G^λ_{t+1}],
+
+    bootstrapped from the joint value of the agents' maxima (for a sum or a
+    monotonic mixture the greedy joint action is each agent's greedy action).
+    The returned function takes reward, discount, next_value float32[T, B, N]
+    (a common-reward game repeats r and d for every agent), done bool[T, B], the
+    joint at the next states z', hparams; it returns float32[T, B, 1]."""
+
+    def targets(
+        reward: chex.Array,
+        discount: chex.Array,
+        done: chex.Array,
+        next_value: chex.Array,
+        joint: Joint,
+        hparams: HParams,
+    ) -> chex.Array:
+        joint_next = mix(joint, next_value)[..., None]
+        return q_lambda_targets(reward[..., :1], discount[..., :1], done, joint_next, hparams)
+
+    return targets
+
+
+def joint_loss(mix: Mix) -> Loss:
+    """The squared Q(λ) error of a joint value ``mix``, per step:
+
+        L = (G^λ_t − mix(Q(h_{1,t}, a_{1,t}), ..; z_t))²
+
+    The returned function takes q_taken float32[T, B, N], target float32[T, B, 1]
+    and the joint at the states z; it returns float32[T, B]."""
+
+    def loss(q_taken: chex.Array, target: chex.Array, joint: Joint) -> chex.Array:
+        return (target[..., 0] - mix(joint, q_taken)) ** 2
+
+    return loss
+
+
 class Mixer(NamedTuple):
     """A mixer trained with the agents (PQN-QMIX's): ``init(key, q float32[1, N],
     z float32[1, S], hparams) -> ψ``; its targets and loss apply it."""

@@ -11,7 +11,6 @@ agents act alone on their utilities and the bootstrap mixes their maxima.
 from __future__ import annotations
 
 import chex
-import jax.numpy as jnp
 from jumanji.env import Environment
 
 from jaxmarl_core.algos import pqn, qmix, value_based
@@ -28,49 +27,14 @@ PARAMS: dict[str, Param] = {
 validate = pqn.validate
 
 
-def make_targets(mixer: QMixer) -> pqn.Targets:
-    """PQN-QMIX's targets with ``mixer``."""
+def mix_with(mixer: QMixer) -> pqn.Mix:
+    """PQN-QMIX's joint value: f_mix(Q_1, .., Q_N; z, ψ), ψ and z from ``joint``.
+    Its targets and loss (:func:`pqn.joint_targets`, :func:`pqn.joint_loss`):
 
-    def targets(
-        reward: chex.Array,
-        discount: chex.Array,
-        done: chex.Array,
-        next_value: chex.Array,
-        joint: pqn.Joint,
-        hparams: HParams,
-    ) -> chex.Array:
-        """The joint Q(λ) target on the team reward (:func:`pqn.q_lambda_targets`):
-
-            G^λ_t = r_t + γ d_t [(1 − λ) f_mix(max_a Q(h'_{1,t}, a), ..; z'_t; ψ) + λ G^λ_{t+1}]
-
-        (the greedy joint action of a monotonic mixture is each agent's greedy action).
-
-        Args: reward, discount, next_value float32[T, B, N] (a common-reward game
-            repeats r and d for every agent); done bool[T, B]; ``joint``: ψ and the
-            true next states z' float32[T, B, S].
-        Returns: float32[T, B, 1].
-        """
-        joint_next = mixer.apply(joint.params, next_value, joint.state)[..., None]
-        return pqn.q_lambda_targets(reward[..., :1], discount[..., :1], done, joint_next, hparams)
-
-    return targets
-
-
-def make_loss(mixer: QMixer) -> pqn.Loss:
-    """PQN-QMIX's loss with ``mixer``."""
-
-    def loss(q_taken: chex.Array, target: chex.Array, joint: pqn.Joint) -> chex.Array:
-        """PQN-QMIX's squared Q(λ) error of the mixed value, per step:
-
-            L(θ, ψ) = (G^λ_t − f_mix(Q(h_{1,t}, a_{1,t}; θ), ..; z_t; ψ))²
-
-        Args: q_taken float32[T, B, N]; target float32[T, B, 1]; ``joint``: ψ
-            and the states z float32[T, B, S].
-        Returns: float32[T, B].
-        """
-        return (target[..., 0] - mixer.apply(joint.params, q_taken, joint.state)) ** 2
-
-    return loss
+        G^λ_t = r_t + γ d_t [(1 − λ) f_mix(max_a Q(h'_{1,t}, a), ..; z'_t; ψ) + λ G^λ_{t+1}]
+        L(θ, ψ) = (G^λ_t − f_mix(Q(h_{1,t}, a_{1,t}; θ), ..; z_t; ψ))²
+    """
+    return lambda joint, q: mixer.apply(joint.params, q, joint.state)
 
 
 def make(env: Environment, config: Config) -> Algorithm:
@@ -78,9 +42,10 @@ def make(env: Environment, config: Config) -> Algorithm:
     mixer = QMixer(embed_dim=config.mixing_embed_dim, hypernet_hidden=config.hypernet_hidden)
 
     def init_mixer(key: chex.PRNGKey, q: chex.Array, z: chex.Array, hparams: HParams) -> dict:
-        params = mixer.init(key, jnp.zeros_like(q), z)
+        params = mixer.init(key, q, z)
         return scale_qmix_outputs(params, hparams["mixer_init_scale"])
 
+    mix = mix_with(mixer)
     return pqn.make_pqn(
-        env, config, make_targets(mixer), make_loss(mixer), pqn.Mixer(init=init_mixer)
+        env, config, pqn.joint_targets(mix), pqn.joint_loss(mix), pqn.Mixer(init=init_mixer)
     )
