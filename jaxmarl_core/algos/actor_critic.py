@@ -882,6 +882,8 @@ def chunked_gradient(
         return grad_fn(params, batch, hparams)
     split = env_minibatches(batch, chunks)
     samples = jnp.maximum(jnp.sum(batch.mask), 1.0)
+    # Through one jit, the shapes below and the scan's body share one trace.
+    grad_fn = jax.jit(grad_fn)
 
     def add_chunk(total, chunk):
         grads_and_metrics = grad_fn(params, chunk, hparams)

@@ -530,6 +530,9 @@ def make_value_algorithm(
         )
         return params, opt_state, jax.tree_util.tree_map(jnp.mean, metrics)
 
+    # Through one jit, the metrics' shapes and the update share one trace of learn.
+    learn_once = jax.jit(learn)
+
     def update(state: ValueState, hparams: HParams) -> tuple[ValueState, Metrics]:
         key, collect_key, learn_key = jax.random.split(state.key, 3)
         (env_state, carry, first, extra_state), transitions, episode_stats = collect(
@@ -549,10 +552,10 @@ def make_value_algorithm(
         )
 
         can_learn = (env_steps >= config.learning_starts) & buffer.can_sample(buffer_state)
-        skipped = jax.eval_shape(lambda: learn(state, hparams, learn_key)[2])
+        skipped = jax.eval_shape(learn_once, state, hparams, learn_key)[2]
         params, opt_state, metrics = jax.lax.cond(
             can_learn,
-            lambda: learn(state, hparams, learn_key),
+            lambda: learn_once(state, hparams, learn_key),
             lambda: (
                 state.params,
                 state.opt_state,

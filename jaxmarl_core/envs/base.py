@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import abc
 import copy
+import weakref
+from collections.abc import Callable
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 import chex
 import jax
@@ -207,3 +209,43 @@ class MultiAgentEnvironment(Environment):
 
 def _leaf_names(tree: Any) -> list[str]:
     return [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_leaves_with_path(tree)]
+
+
+class Batched(NamedTuple):
+    """An environment's ``reset`` and ``step`` vmapped over a batch of B environments:
+    ``reset(keys [B]) -> (states [B], TimeStep [B])`` and
+    ``step(states [B], actions int32[B, N]) -> (states [B], TimeStep [B])``."""
+
+    reset: Callable[[chex.Array], tuple[Any, TimeStep]]
+    step: Callable[[Any, chex.Array], tuple[Any, TimeStep]]
+
+
+_BATCHED: weakref.WeakKeyDictionary[Environment, Batched] = weakref.WeakKeyDictionary()
+
+
+def batched(env: Environment) -> Batched:
+    """``env``'s :class:`Batched` reset and step, one pair per environment object.
+
+    Both go through one ``jax.jit`` each, shared by every place that batches this
+    object (the training step, its reserve resets, the greedy evaluation), so a
+    program traces the environment once per shape instead of once per place: jit's
+    trace cache hands the second place the first one's jaxpr, which ``vmap`` then
+    batches without calling Python again. Tracing Jumanji's LBF reset or step takes
+    about 0.4 s each; the compiled program is the same (XLA inlines the calls).
+    """
+    found = _BATCHED.get(env)
+    if found is None:
+
+        def reset(key: chex.PRNGKey) -> tuple[Any, TimeStep]:
+            # A state fresh from reset may hold weakly typed leaves (a Python 0
+            # for a step counter) where a stepped one does not; typed alike,
+            # a step after a reset and a step after a step share one trace.
+            return jax.tree.map(_strongly_typed, env.reset(key))
+
+        found = Batched(jax.vmap(jax.jit(reset)), jax.vmap(jax.jit(env.step)))
+        _BATCHED[env] = found
+    return found
+
+
+def _strongly_typed(x: Any) -> Any:
+    return jax.lax.convert_element_type(x, x.dtype) if jax.typeof(x).weak_type else x

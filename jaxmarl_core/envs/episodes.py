@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from jumanji.env import Environment
 
+from jaxmarl_core.envs.base import batched
 from jaxmarl_core.envs.matrix import MatrixGame
 from jaxmarl_core.types import MultiAgentObservation
 
@@ -100,13 +101,13 @@ def _greedy_episodes(
         The :class:`Episodes`.
     """
     reset_key, key = jax.random.split(key)
-    env_state, ts = jax.vmap(env.reset)(jax.random.split(reset_key, num_episodes))
+    env_state, ts = batched(env).reset(jax.random.split(reset_key, num_episodes))
     reports_wins = "won" in ts.extras
 
     def body(loop, step_key):
         env_state, obs, memory, alive, total, won = loop
         actions, memory = policy(obs, memory, step_key)
-        env_state, ts = jax.vmap(env.step)(env_state, actions)
+        env_state, ts = batched(env).step(env_state, actions)
         kept = None if record is None else record(env_state, actions, alive)
         total = total + jnp.where(alive, ts.extras["team_reward"], 0.0)
         if reports_wins:

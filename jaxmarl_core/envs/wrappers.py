@@ -27,6 +27,7 @@ import jax
 import jax.numpy as jnp
 from jumanji.env import Environment
 
+from jaxmarl_core.envs.base import batched
 from jaxmarl_core.envs.episodes import Policy, greedy_returns
 from jaxmarl_core.types import MultiAgentObservation
 
@@ -128,15 +129,18 @@ class VecEnv:
             refill_fraction = min(1.0, max(4.0 / max(1, env.episode_length), 1.0 / 16))
         self.num_refills = max(1, min(num_envs, math.ceil(refill_fraction * num_envs)))
 
-    def _resets(self, key: chex.PRNGKey, n: int):
-        states, timesteps = jax.vmap(self.env.reset)(jax.random.split(key, n))
+    def _resets(self, keys: chex.Array):
+        states, timesteps = batched(self.env).reset(keys)
         return states, timesteps.observation
 
     def reset(self, key: chex.PRNGKey) -> VecEnvState:
         key, env_key, reserve_key = jax.random.split(key, 3)
-        env_state, obs = self._resets(env_key, self.num_envs)
-        reserve_state, reserve_obs = self._resets(reserve_key, self.num_envs)
         b = self.num_envs
+        # One batch of 2B resets: one copy of the reset in the program, not two.
+        keys = jnp.concatenate([jax.random.split(env_key, b), jax.random.split(reserve_key, b)])
+        both = self._resets(keys)
+        env_state, obs = jax.tree.map(lambda x: x[:b], both)
+        reserve_state, reserve_obs = jax.tree.map(lambda x: x[b:], both)
         return VecEnvState(
             env_state=env_state,
             obs=obs,
@@ -150,7 +154,7 @@ class VecEnv:
 
     def step(self, state: VecEnvState, actions: chex.Array) -> tuple[VecEnvState, VecStep]:
         """actions: int32[B, N]."""
-        env_state, ts = jax.vmap(self.env.step)(state.env_state, actions)
+        env_state, ts = batched(self.env).step(state.env_state, actions)
         done = ts.last()
         team_reward = ts.extras["team_reward"]
         episode_return = state.episode_return + team_reward
@@ -164,7 +168,7 @@ class VecEnv:
         # Refill the reserves of the first K environments that used theirs.
         key, refill_key = jax.random.split(state.key)
         (idx,) = jnp.nonzero(stale, size=self.num_refills, fill_value=self.num_envs)
-        new_state, new_obs = self._resets(refill_key, self.num_refills)
+        new_state, new_obs = self._resets(jax.random.split(refill_key, self.num_refills))
 
         def scatter(reserve, new):
             return reserve.at[idx].set(new, mode="drop")
