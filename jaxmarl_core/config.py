@@ -157,6 +157,19 @@ class Param:
 
 LOGGERS = ("csv", "tensorboard", "wandb", "marl_eval")
 
+
+def lr_param(default: float) -> Param:
+    """The ``lr`` key with an algorithm's own default."""
+    return Param(
+        default,
+        float,
+        "learning rate of the optimiser (Adam unless optimizer=radam)",
+        low=0.0,
+        low_open=True,
+        traced=True,
+    )
+
+
 COMMON_PARAMS: dict[str, Param] = {
     "total_timesteps": Param(
         100_000, int, "environment steps over all parallel environments", low=1
@@ -197,7 +210,13 @@ COMMON_PARAMS: dict[str, Param] = {
     ),
     "wandb_project": Param("jaxmarl_core", str, "logger=wandb: the W&B project"),
     "wandb_group": Param("", str, "logger=wandb: the W&B group (empty: the run directory's name)"),
-    "lr": Param(5e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
+    "lr": lr_param(5e-4),
+    "optimizer": Param(
+        "adam",
+        str,
+        "the optimiser after gradient clipping: Adam, or RAdam (JaxMARL's Q-learning and PQN)",
+        choices=("adam", "radam"),
+    ),
     "gamma": Param(0.99, float, "discount factor", low=0.0, high=1.0, traced=True),
     "max_grad_norm": Param(
         10.0, float, "gradient clipping by global norm", low=0.0, low_open=True, traced=True

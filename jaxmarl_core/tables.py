@@ -237,9 +237,11 @@ _PPO = MappingProxyType(
         normalise_rewards=False,
     )
 )
-# JaxMARL's recurrent Q-learning (IQL, VDN, QMIX share one config file).
+# JaxMARL's recurrent Q-learning (IQL, VDN, QMIX share one config file; the
+# scripts optimise with RAdam).
 _QL_RNN_MPE = MappingProxyType(
     dict(
+        optimizer="radam",
         recurrent=True,
         num_envs=8,
         rollout_length=26,
@@ -263,6 +265,7 @@ _QL_RNN_MPE = MappingProxyType(
 )
 _QL_RNN_SMAX = MappingProxyType(
     dict(
+        optimizer="radam",
         recurrent=True,
         num_envs=16,
         rollout_length=128,
@@ -303,9 +306,10 @@ _SMAX_KWARGS = MappingProxyType(
     {"see_enemy_actions": True, "walls_cause_death": True, "attack_mode": "closest"}
 )
 # What JaxMARL's PQN-VDN files (pqn_vdn_ff_mpe.yaml, pqn_vdn_rnn_smax.yaml) share;
-# JaxMARL optimises with RAdam, ours with Adam.
+# pqn_vdn_ff.py and pqn_vdn_rnn.py optimise with RAdam.
 _PQN = MappingProxyType(
     dict(
+        optimizer="radam",
         num_layers=2,
         norm="layer_norm",
         eps_start=1.0,

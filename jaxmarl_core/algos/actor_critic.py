@@ -83,7 +83,7 @@ PARAMS: dict[str, Param] = {
         traced=True,
     ),
     "critic_lr": Param(
-        0.0, float, "the critic's Adam learning rate; 0: the same as lr", low=0.0, traced=True
+        0.0, float, "the critic's learning rate; 0: the same as lr", low=0.0, traced=True
     ),
     "anneal_lr": Param(False, bool, "decay the learning rates linearly to 0 over training"),
     "normalise_advantages": Param(
@@ -594,7 +594,7 @@ def make_setup(
         actor=actor,
         critic=critic,
         policy_loss=policy_loss,
-        optimizer=make_optimizer(),
+        optimizer=make_optimizer(config.optimizer),
         num_steps=rollout_length or config.rollout_length,
         epochs=epochs,
         minibatches=minibatches,

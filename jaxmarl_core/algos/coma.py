@@ -23,7 +23,7 @@ import chex
 from jumanji.env import Environment
 
 from jaxmarl_core.algos import actor_critic
-from jaxmarl_core.config import Config, Param
+from jaxmarl_core.config import Config, Param, lr_param
 from jaxmarl_core.networks.q_critics import make_action_value_critic
 from jaxmarl_core.types import Algorithm, HParams
 
@@ -32,7 +32,7 @@ from jaxmarl_core.types import Algorithm, HParams
 # and the hidden width is the other actor-critic learners' 128 (EPyMARL: 64).
 PARAMS: dict[str, Param] = {
     **actor_critic.PARAMS,
-    "lr": Param(3e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
+    "lr": lr_param(3e-4),
     "ent_coef": Param(0.001, float, "entropy bonus coefficient", low=0.0, traced=True),
     "n_steps": Param(10, int, "steps of the critic's n-step targets", low=1),
     "target_tau": Param(

@@ -10,7 +10,7 @@ import chex
 from jumanji.env import Environment
 
 from jaxmarl_core.algos import actor_critic
-from jaxmarl_core.config import Config, Param
+from jaxmarl_core.config import Config, Param, lr_param
 from jaxmarl_core.types import Algorithm, HParams
 
 # EPyMARL's IA2C: lr 5e-4, 10 parallel environments, 5-step returns, entropy 0.001,
@@ -19,7 +19,7 @@ PARAMS: dict[str, Param] = {
     **actor_critic.PARAMS,
     **actor_critic.BOOTSTRAP_PARAMS,
     "hidden_size": Param(128, int, "width of the hidden layers of actor and critic", low=1),
-    "lr": Param(5e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
+    "lr": lr_param(5e-4),
     "ent_coef": Param(0.001, float, "entropy bonus coefficient", low=0.0, traced=True),
 }
 

@@ -28,7 +28,7 @@ import jax.numpy as jnp
 from jumanji.env import Environment
 
 from jaxmarl_core.algos import value_based
-from jaxmarl_core.config import Config, Param
+from jaxmarl_core.config import Config, Param, lr_param
 from jaxmarl_core.core import replay_fixes
 from jaxmarl_core.core.exploration import epsilon_greedy_probs
 from jaxmarl_core.core.masks import masked_mean
@@ -39,7 +39,7 @@ from jaxmarl_core.types import Algorithm, HParams, Metrics, MultiAgentObservatio
 PARAMS: dict[str, Param] = {
     **value_based.PARAMS,
     "hidden_size": Param(128, int, "width of the hidden layers", low=1),
-    "lr": Param(3e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
+    "lr": lr_param(3e-4),
     "importance_sampling": Param(
         False, bool, "weight TD errors by the other agents' current/stored action probabilities"
     ),

@@ -10,14 +10,14 @@ import jax.numpy as jnp
 from jumanji.env import Environment
 
 from jaxmarl_core.algos import actor_critic
-from jaxmarl_core.config import Config, Param
+from jaxmarl_core.config import Config, Param, lr_param
 from jaxmarl_core.types import Algorithm, HParams
 
 # EPyMARL's IPPO: lr 3e-4, 4 epochs over the whole batch, clip 0.2, entropy 0.001.
 PARAMS: dict[str, Param] = {
     **actor_critic.PARAMS,
     **actor_critic.BOOTSTRAP_PARAMS,
-    "lr": Param(3e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
+    "lr": lr_param(3e-4),
     "ent_coef": Param(0.001, float, "entropy bonus coefficient", low=0.0, traced=True),
     "epochs": Param(4, int, "passes over each rollout", low=1),
     "minibatches": Param(1, int, "minibatches per pass", low=1),

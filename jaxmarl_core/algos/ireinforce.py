@@ -11,7 +11,7 @@ import chex
 from jumanji.env import Environment
 
 from jaxmarl_core.algos import actor_critic
-from jaxmarl_core.config import Config, ConfigError, Param
+from jaxmarl_core.config import Config, ConfigError, Param, lr_param
 from jaxmarl_core.types import Algorithm, HParams
 
 # EPyMARL has no REINFORCE; lr and entropy follow its IA2C.
@@ -25,7 +25,7 @@ PARAMS: dict[str, Param] = {
         low=0,
     ),
     "baseline": Param(False, bool, "subtract a learned state-value baseline V(h_i) from G"),
-    "lr": Param(5e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
+    "lr": lr_param(5e-4),
     "ent_coef": Param(0.01, float, "entropy bonus coefficient", low=0.0, traced=True),
 }
 

@@ -51,7 +51,7 @@ import numpy as np
 from jumanji.env import Environment
 
 from jaxmarl_core.algos import actor_critic, coma
-from jaxmarl_core.config import Config, ConfigError, Param
+from jaxmarl_core.config import Config, ConfigError, Param, lr_param
 from jaxmarl_core.networks.q_critics import make_action_value_critic, others_joint_actions
 from jaxmarl_core.types import Algorithm, HParams
 
@@ -59,7 +59,7 @@ from jaxmarl_core.types import Algorithm, HParams
 # to 0.01 over 80% of training, 10-step critic targets, no parameter sharing.
 PARAMS: dict[str, Param] = {
     **actor_critic.PARAMS,
-    "lr": Param(3e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
+    "lr": lr_param(3e-4),
     "param_sharing": Param(False, bool, "one parameter set for all agents, with an agent-id input"),
     "ent_coef": Param(
         20.0, float, "entropy coefficient at the start of training", low=0.0, traced=True

@@ -38,7 +38,7 @@ import optax
 from jumanji.env import Environment
 
 from jaxmarl_core.algos import actor_critic, value_based
-from jaxmarl_core.config import Config, ConfigError, Param
+from jaxmarl_core.config import Config, ConfigError, Param, lr_param
 from jaxmarl_core.core import returns as rl_returns
 from jaxmarl_core.core.exploration import decayed_epsilon, epsilon_greedy, masked_max
 from jaxmarl_core.core.optim import annealed_lr, apply_gradients, make_optimizer
@@ -53,7 +53,7 @@ from jaxmarl_core.types import Algorithm, HParams, Metrics, MultiAgentObservatio
 PARAMS: dict[str, Param] = {
     "num_envs": Param(16, int, "parallel training environments", low=1),
     "rollout_length": Param(16, int, "steps per environment between updates", low=1),
-    "lr": Param(5e-4, float, "Adam learning rate", low=0.0, low_open=True, traced=True),
+    "lr": lr_param(5e-4),
     "max_grad_norm": Param(
         1.0, float, "gradient clipping by global norm", low=0.0, low_open=True, traced=True
     ),
@@ -409,7 +409,7 @@ def make_pqn(
         norm=config.norm,
     )
     venv = VecEnv(env, config.num_envs)
-    setup = Setup(config, venv, net, targets, loss, make_optimizer(), mixer)
+    setup = Setup(config, venv, net, targets, loss, make_optimizer(config.optimizer), mixer)
 
     def init(key: chex.PRNGKey, hparams: HParams) -> PQNState:
         key, env_key, net_key = jax.random.split(key, 3)

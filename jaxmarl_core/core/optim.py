@@ -1,4 +1,4 @@
-"""Adam with gradient clipping whose learning rate and clip norm are traced values."""
+"""Adam (or RAdam) with gradient clipping whose learning rate and clip norm are traced values."""
 
 from __future__ import annotations
 
@@ -7,12 +7,17 @@ from typing import Any
 import chex
 import optax
 
+OPTIMIZERS = {"adam": optax.adam, "radam": optax.radam}
 
-def make_optimizer() -> optax.GradientTransformation:
-    """Global-norm clipping then Adam, with both hyperparameters injected per update."""
+
+def make_optimizer(name: str = "adam") -> optax.GradientTransformation:
+    """Global-norm clipping then ``name`` (Adam, Kingma and Ba 2015; or RAdam, Liu et
+    al. 2020, the rectified Adam of JaxMARL's Q-learning and PQN baselines), with the
+    learning rate and the clip norm injected per update."""
+    rule = OPTIMIZERS[name]
 
     def build(learning_rate, max_grad_norm):
-        return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(learning_rate))
+        return optax.chain(optax.clip_by_global_norm(max_grad_norm), rule(learning_rate))
 
     return optax.inject_hyperparams(build)(learning_rate=1e-3, max_grad_norm=10.0)
 
