@@ -28,6 +28,8 @@ import jax.numpy as jnp
 import numpy as np
 from jumanji.env import Environment
 
+from jaxmarl_core.core.optim import OPTIMIZERS
+
 ALGOS = (
     "idqn",
     "vdn",
@@ -215,7 +217,7 @@ COMMON_PARAMS: dict[str, Param] = {
         "adam",
         str,
         "the optimiser after gradient clipping: Adam, or RAdam (JaxMARL's Q-learning and PQN)",
-        choices=("adam", "radam"),
+        choices=tuple(OPTIMIZERS),
     ),
     "gamma": Param(0.99, float, "discount factor", low=0.0, high=1.0, traced=True),
     "max_grad_norm": Param(

@@ -10,7 +10,7 @@ import optax
 OPTIMIZERS = {"adam": optax.adam, "radam": optax.radam}
 
 
-def make_optimizer(name: str = "adam") -> optax.GradientTransformation:
+def make_optimizer(name: str) -> optax.GradientTransformation:
     """Global-norm clipping then ``name`` (Adam, Kingma and Ba 2015; or RAdam, Liu et
     al. 2020, the rectified Adam of JaxMARL's Q-learning and PQN baselines), with the
     learning rate and the clip norm injected per update."""
