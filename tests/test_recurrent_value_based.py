@@ -101,17 +101,21 @@ def loop_reference(net, params, target, batch, double_q: bool):
     return q_taken, q_next
 
 
+# The batch has 4 steps where an episode or a sequence ends: a capacity of 4
+# steps only those (the unroll's own values elsewhere), 3 (the default for T = 5,
+# B = 2) falls back to stepping every step in the program, 10 does so statically.
+@pytest.mark.parametrize("capacity", [4, None, 10])
 @pytest.mark.parametrize("param_sharing", [True, False])
 @pytest.mark.parametrize("double_q", [True, False])
-def test_sequence_targets_match_a_python_loop(double_q, param_sharing):
+def test_sequence_targets_match_a_python_loop(double_q, param_sharing, capacity):
     net = make_agent_net(N, (8, H), A, param_sharing=param_sharing, recurrent=True)
     batch = sequence_batch()
     params = {"agent": net.init(jax.random.PRNGKey(2), batch.obs.agents_view[0, 0])}
     target = {"agent": net.init(jax.random.PRNGKey(3), batch.obs.agents_view[0, 0])}
     burn_in = 2
 
-    inputs = jax.jit(value_based.loss_input, static_argnums=(0, 1, 5))(
-        net, double_q, params, target, batch, burn_in, jnp.float32(0.1)
+    inputs = jax.jit(value_based.loss_input, static_argnums=(0, 1, 5, 7))(
+        net, double_q, params, target, batch, burn_in, jnp.float32(0.1), capacity
     )
     q_taken, q_next = loop_reference(net, params["agent"], target["agent"], batch, double_q)
     np.testing.assert_allclose(inputs.q_taken, q_taken, rtol=1e-5, atol=1e-6)
@@ -151,6 +155,33 @@ def test_sequence_targets_match_a_python_loop(double_q, param_sharing):
         double_q,
     )
     assert not np.allclose(wrong_next[2, 1], q_next[2, 1])
+
+
+def test_next_values_step_only_where_episodes_end():
+    """next_values equals stepping every step from its hidden state, whether the
+    ends fill the capacity exactly, leave padding, or overflow it."""
+    t, b = 12, 3
+    net = make_agent_net(N, (8, H), A, param_sharing=True, recurrent=True)
+    k_obs, k_first = jax.random.split(jax.random.PRNGKey(7))
+    x = jax.random.normal(k_obs, (t + 1, b, N, D))
+    first = jax.random.bernoulli(k_first, 0.15, (t, b)).at[0].set(True)
+    params = net.init(jax.random.PRNGKey(8), x[0, 0])
+    carries, q = net.unroll(params, net.initial_carry((b,)), x[:t], first)
+    # Inside an episode the next observation is the next step's; at an end, another.
+    next_x = jnp.where(
+        jnp.concatenate([first[1:], jnp.ones((1, b), bool)])[..., None, None], x[1:] + 1.0, x[1:]
+    )
+    _, every = net.step(params, carries, next_x, jnp.zeros_like(first))
+    ends = int(first[1:].sum()) + b
+    assert 0 < ends - b < t * b // 4
+    for capacity in (ends, ends + 3, ends - 1):
+        got = jax.jit(value_based.next_values, static_argnums=(0, 6))(
+            net.step, params, carries, q, next_x, first, capacity
+        )
+        np.testing.assert_allclose(got, every, rtol=1e-5, atol=1e-6)
+    # The unroll's own values are wrong where an episode ended: the ends matter.
+    shifted = jnp.concatenate([q[1:], q[-1:]])
+    assert not np.allclose(shifted, every, atol=1e-3)
 
 
 def test_qmix_mixes_every_step_of_a_sequence():

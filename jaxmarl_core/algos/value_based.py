@@ -254,6 +254,53 @@ def resolved_sequence_length(values: Any) -> int:
     return RECURRENT_SEQUENCE_LENGTH if get("recurrent") else 1
 
 
+def ends_capacity(length: int, batch: int) -> int:
+    """Steps of a [T, B] batch that :func:`next_values` steps once more without
+    stepping them all: every sequence's last step, and an episode's end in one
+    step of eight of the rest (episodes of 8 steps or more on average)."""
+    return batch + math.ceil((length - 1) * batch / 8)
+
+
+def next_values(
+    step: Callable,
+    params: Any,
+    carries: chex.Array,
+    q: chex.Array,
+    next_x: chex.Array,
+    first: chex.Array,
+    capacity: int,
+) -> chex.Array:
+    """Q(h_t', ·) at every step's true next observation, float32[T, B, N, A].
+
+    ``carries`` [T, B, N, H] and ``q`` [T, B, N, A] are an unroll over the
+    sequence's observations, ``next_x`` [T, B, N, D] the next observations,
+    ``first`` bool[T, B]. Inside an episode the next observation is the next
+    step's, which the unroll read from the same hidden state: q[t + 1] is the
+    value. Only where an episode ended (``first[t + 1]``: next_x[t] is its last
+    observation, which no step reads) and at each sequence's last step does the
+    value need one more ``step`` from carries[t]. Up to ``capacity`` such steps
+    are gathered and stepped; a batch with more, or a capacity that holds every
+    step, steps every step. Under ``vmap`` both ways run (a ``cond`` becomes a
+    select).
+    """
+    length, batch = first.shape
+    ends = jnp.concatenate([first[1:], jnp.ones((1, batch), bool)])
+
+    def every_step() -> chex.Array:
+        return step(params, carries, next_x, jnp.zeros_like(first))[1]
+
+    if capacity >= length * batch:
+        return every_step()
+
+    def at_ends() -> chex.Array:
+        # Padding repeats a last step, which is stepped anyway.
+        t, b = jnp.nonzero(ends, size=capacity, fill_value=(length - 1, 0))
+        _, q_end = step(params, carries[t, b], next_x[t, b], jnp.zeros((capacity,), bool))
+        return jnp.concatenate([q[1:], q[-1:]]).at[t, b].set(q_end)
+
+    return jax.lax.cond(jnp.sum(ends) <= capacity, at_ends, every_step)
+
+
 def loss_input(
     agent_net: AgentNet,
     double_q: bool,
@@ -262,14 +309,17 @@ def loss_input(
     batch: Transition,
     burn_in: int,
     epsilon: chex.Array,
+    capacity: int | None = None,
 ) -> LossInput:
     """The agents' utilities and targets on sampled sequences ``batch`` [T, B].
 
     Online and target networks are both unrolled from the stored hidden state at
     the first step (``first`` resets it inside the sequence); the value at the
-    true next observation of step t is one more ``step`` from the hidden state
-    after step t, so truncations (where ``next_obs`` is the episode's last
-    observation, not the next ``obs``) bootstrap exactly.
+    true next observation of step t is the unroll's own at t + 1 inside an
+    episode, and one more ``step`` from the hidden state after step t where the
+    episode or the sequence ends (:func:`next_values`, ``capacity`` such steps,
+    default :func:`ends_capacity`), so truncations (where ``next_obs`` is the
+    episode's last observation, not the next ``obs``) bootstrap exactly.
     With ``store_carry=false`` the stored hidden states are empty and both unroll
     from zeros.
     """
@@ -277,15 +327,18 @@ def loss_input(
     start = batch.carry[0]
     if start.shape[-1] == 0:
         start = agent_net.initial_carry(first.shape[1:])
-    never = jnp.zeros_like(first)
+    if capacity is None:
+        capacity = ends_capacity(*first.shape)
     carries, q = agent_net.unroll(params["agent"], start, batch.obs.agents_view, first)
     target = target_params["agent"]
-    target_carries, _ = agent_net.unroll(target, start, batch.obs.agents_view, first)
-    _, q_next_target = agent_net.step(target, target_carries, batch.next_obs.agents_view, never)
+    target_carries, q_target = agent_net.unroll(target, start, batch.obs.agents_view, first)
+    next_x = batch.next_obs.agents_view
+    q_next_target = next_values(
+        agent_net.step, target, target_carries, q_target, next_x, first, capacity
+    )
     if double_q:
-        _, q_next_selector = agent_net.step(
-            params["agent"], carries, batch.next_obs.agents_view, never
-        )
+        online = jax.lax.stop_gradient((params["agent"], carries, q))
+        q_next_selector = next_values(agent_net.step, *online, next_x, first, capacity)
     else:
         q_next_selector = q_next_target
     next_mask = batch.next_obs.action_mask
