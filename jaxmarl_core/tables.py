@@ -1332,7 +1332,13 @@ def statistics_markdown(table: TableResult, statistics: dict[str, Any]) -> list[
     """``table.md``'s lines for the field's statistics."""
     games = [g for g in table.spec.games if any(g in v for v in statistics["per_task"].values())]
     fmt = lambda v: f"{v[0]:.4g} [{v[1]:.4g}, {v[2]:.4g}]"
-    hours = lambda s: f"{s / 3600:.2f}" if math.isfinite(s) else ""
+    walls = [
+        s for row in statistics["wall_seconds"].values() for s in row.values() if math.isfinite(s)
+    ]
+    # Cells of a few minutes (the matrix games') in seconds, not as 0.00 hours.
+    unit, scale = ("CPU-hours", 3600) if max(walls, default=0) >= 360 else ("CPU-seconds", 1)
+    places = 2 if scale > 1 else 0
+    wall = lambda s: f"{s / scale:.{places}f}" if math.isfinite(s) else ""
     lines = [
         "## Final return per task: mean [95% bootstrap interval] over runs",
         "",
@@ -1381,9 +1387,9 @@ def statistics_markdown(table: TableResult, statistics: dict[str, Any]) -> list[
         lines += [f"- {k}: {fmt(v)}" for k, v in pairs]
     lines += [
         "",
-        "## Wall-clock per cell (all seeds, compiling included): CPU-hours",
+        f"## Wall-clock per cell (all seeds, compiling included): {unit}",
         "",
-        *_grid(statistics["wall_seconds"], games, hours),
+        *_grid(statistics["wall_seconds"], games, wall),
     ]
     if "aggregates" in statistics:
         left_out = statistics["not_aggregated"]

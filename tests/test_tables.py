@@ -136,6 +136,10 @@ def test_the_table_directory_holds_every_cell_and_the_table(batched):
     md = (out / "table.md").read_text()
     assert md == table_markdown(table)
     assert "| vdn |" in md and "[~175]" in md and "Papoudakis" in md
+    # Cells of seconds are shown in seconds (in hours they would all read 0.00).
+    walls = md.split("compiling included): CPU-seconds\n")[1]
+    seconds = table.cells[("vdn", SMALL.games[0])].wall_seconds
+    assert 0 < seconds < 360 and f"| vdn | {seconds:.0f} |" in walls.split("\n## ")[0]
     assert (out / "curves.png").stat().st_size > 10_000
     report = json.loads((out / "table.json").read_text())
     assert report["seeds"] == 2 and report["compile_count"] == 2
