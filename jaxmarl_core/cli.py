@@ -88,9 +88,11 @@ def _table(args: list[str]) -> int:
     algos = pairs.pop("algos", None)
     tasks = pairs.pop("tasks", None)
     out = Path(pairs.pop("out", f"tables/{name}"))
+    checkpoint_every = _int_arg(pairs, "checkpoint_every", None, minimum=0)
     if pairs:
         raise UsageError(
-            f"table takes seeds, budget, algos, tasks, first_seed and out; got {', '.join(pairs)}"
+            "table takes seeds, budget, algos, tasks, first_seed, out and checkpoint_every; "
+            f"got {', '.join(pairs)}"
         )
     from jaxmarl_core.chunks import watch_for_stalls
 
@@ -104,6 +106,7 @@ def _table(args: list[str]) -> int:
             out=out,
             first_seed=first_seed,
             progress=True,
+            checkpoint_every=checkpoint_every,
         )
     if is_writer():
         print(table_markdown(table))

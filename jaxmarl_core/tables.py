@@ -660,14 +660,22 @@ def suite_settings(spec: TableSpec, algo: str) -> dict[str, Any]:
     return {k: v for k, v in own.items() if k in accepted}
 
 
-def cell_config(spec: TableSpec, algo: str, game: str, budget: float | str):
+def cell_config(
+    spec: TableSpec,
+    algo: str,
+    game: str,
+    budget: float | str,
+    checkpoint_every: int | None = None,
+):
+    settings = {**suite_settings(spec, algo), **spec.evaluation}
+    if checkpoint_every is not None:
+        settings["checkpoint_every"] = checkpoint_every
     return make_config(
         algo,
         env=game,
         total_timesteps=budgets_of(spec, budget)[family(algo)],
         env_kwargs=dict(spec.game_kwargs.get(game, {})),
-        **suite_settings(spec, algo),
-        **spec.evaluation,
+        **settings,
     )
 
 
@@ -884,6 +892,7 @@ def run_table(
     progress: bool = False,
     stream: TextIO = sys.stderr,
     tasks: Sequence[str] | None = None,
+    checkpoint_every: int | None = None,
 ) -> TableResult:
     """Trains every (algorithm, game) cell of table ``name`` (one of ``TABLES``,
     or a :class:`TableSpec` of one's own) for ``seeds`` seeds.
@@ -898,6 +907,9 @@ def run_table(
         batch_games: train games that differ only in their parameters in one
             program per algorithm (False: one program per game, for comparison).
         progress: one line per finished program on ``stream``.
+        checkpoint_every: logging steps between a running program's checkpoints
+            (default: each algorithm's ``checkpoint_every``); results do not depend
+            on it.
 
     A program cut off mid-run (a signal, a lost session) resumes from its last
     checkpoint (every ``checkpoint_every`` logging steps, under ``out/progress``)
@@ -946,7 +958,7 @@ def run_table(
     for algo in algos:
         algo_games = [g for a, g in todo if a == algo]
         for group in program_groups(algo_games, batch_games):
-            config = cell_config(spec, algo, group[0], budget)
+            config = cell_config(spec, algo, group[0], budget, checkpoint_every)
             params = [make_env(g).params() for g in group] if len(group) > 1 else None
             running = None if path is None else _progress_dir(path, algo, group)
             result = sweep(
@@ -981,7 +993,7 @@ def run_table(
                 cell = _cell(algo, game, metrics, share["wall_seconds"])
                 cells[(algo, game)] = cell
                 if path is not None and is_writer():
-                    cell_cfg = cell_config(spec, algo, game, budget)
+                    cell_cfg = cell_config(spec, algo, game, budget, checkpoint_every)
                     _write_cell(
                         path, cell_cfg, cell, metrics, seeds, first_seed, sched, share, group
                     )

@@ -174,6 +174,8 @@ def test_table_command_errors(capsys, tmp_path):
     assert "budget=0" in capsys.readouterr().err
     assert main(["table", "matrix", "sedes=3"]) == 2
     assert "got sedes" in capsys.readouterr().err
+    assert main(["table", "matrix", "checkpoint_every=-1", f"out={tmp_path / 't'}"]) == 2
+    assert "checkpoint_every=-1 is not allowed" in capsys.readouterr().err
     assert not (tmp_path / "t").exists()
 
 
