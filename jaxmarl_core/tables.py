@@ -285,7 +285,11 @@ _QL_RNN_SMAX = MappingProxyType(
         max_grad_norm=10.0,
         target_update_period=10,
         lr=5e-5,
-        learning_starts=10_000,
+        # LEARNING_STARTS is 10,000, but qmix_rnn.py's (and iql/vdn_rnn.py's) buffer
+        # samples once each environment's row holds BUFFER_BATCH_SIZE (32) rollouts
+        # (its min_length_time_axis), so the first gradient step comes after 32
+        # updates of 16 x 128 steps: 65,536 (0.7% of 1e7; 66% of 1e5).
+        learning_starts=32 * 16 * 128,
         gamma=0.99,
     )
 )

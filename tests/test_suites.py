@@ -234,6 +234,9 @@ def test_suite_settings_are_the_peers_and_only_keys_an_algorithm_accepts():
         10.0,
         False,
     )
+    # Its buffer samples once every environment holds BUFFER_BATCH_SIZE (32)
+    # rollouts of 128 steps: no gradient step before 32 updates of 16 x 128 steps.
+    assert smax_qmix["learning_starts"] == 65_536
     make_config("qmix", env="climbing", total_timesteps=10_000_000, **smax_qmix)
 
 
