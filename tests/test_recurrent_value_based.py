@@ -17,6 +17,7 @@ from test_envs import fast_compile
 import jaxmarl_core
 from jaxmarl_core.algos import idqn, qmix, value_based, vdn
 from jaxmarl_core.config import ConfigError
+from jaxmarl_core.core import targets
 from jaxmarl_core.networks.agents import make_agent_net
 from jaxmarl_core.networks.mixers import QMixer
 from jaxmarl_core.train import seed_keys
@@ -175,7 +176,7 @@ def test_next_values_step_only_where_episodes_end():
     ends = int(first[1:].sum()) + b
     assert 0 < ends - b < t * b // 4
     for capacity in (ends, ends + 3, ends - 1):
-        got = jax.jit(value_based.next_values, static_argnums=(0, 6))(
+        got = jax.jit(targets.next_values, static_argnums=(0, 6))(
             net.step, params, carries, q, next_x, first, capacity
         )
         np.testing.assert_allclose(got, every, rtol=1e-5, atol=1e-6)

@@ -42,7 +42,7 @@ from jaxmarl_core.config import Config, ConfigError, Param, lr_param
 from jaxmarl_core.core import returns as rl_returns
 from jaxmarl_core.core.exploration import decayed_epsilon, epsilon_greedy, masked_max
 from jaxmarl_core.core.optim import annealed_lr, apply_gradients, make_optimizer
-from jaxmarl_core.core.targets import select
+from jaxmarl_core.core.targets import ends_capacity, next_values, select
 from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
 from jaxmarl_core.networks.agents import NORMS, AgentNet, make_agent_net
 from jaxmarl_core.types import Algorithm, HParams, Metrics, MultiAgentObservation
@@ -299,9 +299,14 @@ def make_batch(
     parameters that acted (``params``, and the mixer's ``mixer``)."""
     net = setup.actor
     views = rollout.obs.agents_view
-    carries, _ = net.unroll(params, start, views, rollout.first)
-    no_reset = jnp.zeros(rollout.first.shape, bool)
-    _, q_next = net.step(params, carries, rollout.next_obs.agents_view, no_reset)
+    carries, q = net.unroll(params, start, views, rollout.first)
+    # A recurrent unroll has read every next observation inside an episode, so
+    # only the ends need one more step; a feed-forward network shares nothing
+    # between steps and steps every next observation.
+    capacity = ends_capacity(*rollout.first.shape) if net.recurrent else rollout.first.size
+    q_next = next_values(
+        net.step, params, carries, q, rollout.next_obs.agents_view, rollout.first, capacity
+    )
     next_value = masked_max(q_next, rollout.next_obs.action_mask)
     reward = hparams["reward_scale"] * rollout.reward
 

@@ -55,7 +55,7 @@ from jumanji.env import Environment
 from jaxmarl_core.config import Config, ConfigError, Param
 from jaxmarl_core.core.exploration import decayed_epsilon, epsilon_greedy, masked_argmax
 from jaxmarl_core.core.optim import annealed_lr, apply_gradients, make_optimizer
-from jaxmarl_core.core.targets import greedy_value, select
+from jaxmarl_core.core.targets import ends_capacity, greedy_value, next_values, select
 from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
 from jaxmarl_core.networks.agents import AgentNet
 from jaxmarl_core.networks.agents import make_agent_net as build_agent_net
@@ -252,53 +252,6 @@ def resolved_sequence_length(values: Any) -> int:
     if get("sequence_length"):
         return get("sequence_length")
     return RECURRENT_SEQUENCE_LENGTH if get("recurrent") else 1
-
-
-def ends_capacity(length: int, batch: int) -> int:
-    """Steps of a [T, B] batch that :func:`next_values` steps once more without
-    stepping them all: every sequence's last step, and an episode's end in one
-    step of eight of the rest (episodes of 8 steps or more on average)."""
-    return batch + math.ceil((length - 1) * batch / 8)
-
-
-def next_values(
-    step: Callable,
-    params: Any,
-    carries: chex.Array,
-    q: chex.Array,
-    next_x: chex.Array,
-    first: chex.Array,
-    capacity: int,
-) -> chex.Array:
-    """Q(h_t', ·) at every step's true next observation, float32[T, B, N, A].
-
-    ``carries`` [T, B, N, H] and ``q`` [T, B, N, A] are an unroll over the
-    sequence's observations, ``next_x`` [T, B, N, D] the next observations,
-    ``first`` bool[T, B]. Inside an episode the next observation is the next
-    step's, which the unroll read from the same hidden state: q[t + 1] is the
-    value. Only where an episode ended (``first[t + 1]``: next_x[t] is its last
-    observation, which no step reads) and at each sequence's last step does the
-    value need one more ``step`` from carries[t]. Up to ``capacity`` such steps
-    are gathered and stepped; a batch with more, or a capacity that holds every
-    step, steps every step. Under ``vmap`` both ways run (a ``cond`` becomes a
-    select).
-    """
-    length, batch = first.shape
-    ends = jnp.concatenate([first[1:], jnp.ones((1, batch), bool)])
-
-    def every_step() -> chex.Array:
-        return step(params, carries, next_x, jnp.zeros_like(first))[1]
-
-    if capacity >= length * batch:
-        return every_step()
-
-    def at_ends() -> chex.Array:
-        # Padding repeats a last step, which is stepped anyway.
-        t, b = jnp.nonzero(ends, size=capacity, fill_value=(length - 1, 0))
-        _, q_end = step(params, carries[t, b], next_x[t, b], jnp.zeros((capacity,), bool))
-        return jnp.concatenate([q[1:], q[-1:]]).at[t, b].set(q_end)
-
-    return jax.lax.cond(jnp.sum(ends) <= capacity, at_ends, every_step)
 
 
 def loss_input(
