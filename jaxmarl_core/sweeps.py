@@ -37,6 +37,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from jaxmarl_core.checkpoints import Checkpoints
 from jaxmarl_core.chunks import compile_programs, runs_of, start_runs, train_runs
 from jaxmarl_core.config import Config, ConfigError, params_of
+from jaxmarl_core.groups import default_width
 from jaxmarl_core.hosts import (  # noqa: F401
     agree,
     is_writer,
@@ -188,6 +189,18 @@ def _device_budget(device) -> float:
     return 0.5 * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def unpadded_batch(num_runs: int, batch: int) -> int:
+    """The largest batch of at most ``batch`` runs that divides ``num_runs``.
+
+    A last batch with fewer runs than the others is padded with copies of run 0
+    (one program shape for all batches). On a single CPU device a batch's runs
+    go one after another (:mod:`jaxmarl_core.groups`), so a smaller batch costs
+    no speed, while a padded copy costs a whole run: 3 runs of which 2 fit go
+    as 3 batches of 1, not 2 of 2.
+    """
+    return max(b for b in range(1, batch + 1) if num_runs % b == 0)
+
+
 def sweep(
     config: Config,
     settings: Sequence[Mapping[str, float]],
@@ -273,6 +286,11 @@ def sweep(
         while programs.bytes_needed > budget and batch > ndev:
             batch = round_up(math.ceil(batch / 2))
             programs = compile_programs(config, batch, sharding, with_params)
+        if batch < num_runs and ndev == 1 and default_width() is not None:
+            even = unpadded_batch(num_runs, batch)
+            if even != batch:
+                batch = even
+                programs = compile_programs(config, batch, sharding, with_params)
     compile_seconds = programs.compile_seconds
     num_batches = math.ceil(num_runs / batch)
     if progress and num_batches > 1:

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 import jaxmarl_core as jm
+from jaxmarl_core import sweeps
 from jaxmarl_core.cli import main
-from jaxmarl_core.sweeps import grid, parse_spec, random_search, sweep
+from jaxmarl_core.sweeps import grid, parse_spec, random_search, sweep, unpadded_batch
 
 SMALL = dict(
     total_timesteps=2_000,
@@ -65,6 +66,29 @@ def test_split_into_batches_gives_the_same_result(config, result):
         # Equal up to float rounding: XLA may vectorise a batch of 1 differently.
         np.testing.assert_allclose(capped.metrics[name], result.metrics[name], rtol=1e-5)
         np.testing.assert_allclose(tiny.metrics[name][0], result.metrics[name][0, :2], rtol=1e-5)
+
+
+def test_runs_that_do_not_fit_at_once_go_in_batches_without_padding(config, result, monkeypatch):
+    """On one CPU device a batch's runs go one after another: 3 runs of which 2
+    fit go as 3 batches of 1 (2 batches of 2 would train a padded copy of run 0),
+    with the same results."""
+    assert [unpadded_batch(n, b) for n, b in [(3, 2), (5, 4), (6, 4), (8, 4), (7, 7)]] == [
+        1,
+        1,
+        3,
+        4,
+        7,
+    ]
+    compile_programs = sweeps.compile_programs
+
+    def sized(config, batch, *args):  # every run needs one byte; two fit
+        return compile_programs(config, batch, *args)._replace(bytes_needed=batch)
+
+    monkeypatch.setattr(sweeps, "compile_programs", sized)
+    split = sweep(config, result.settings[:1], seeds=3, memory_budget=2)
+    assert (split.batch_size, split.num_batches) == (1, 3)
+    for name in ("loss", "eval_return"):
+        np.testing.assert_allclose(split.metrics[name][0], result.metrics[name][0, :3], rtol=1e-5)
 
 
 def test_random_search_is_reproducible_and_in_range(config):
