@@ -5,12 +5,16 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import jaxmarl_core as jm
-from jaxmarl_core.algos import pqn, pqn_qmix, pqn_vdn
+from jaxmarl_core.algos import actor_critic, pqn, pqn_qmix, pqn_vdn
 from jaxmarl_core.config import ConfigError
+from jaxmarl_core.core.exploration import masked_max
 from jaxmarl_core.core.targets import q_learning_target
+from jaxmarl_core.envs import VecEnv
+from jaxmarl_core.networks.agents import make_agent_net
 from jaxmarl_core.networks.mixers import QMixer
 from jaxmarl_core.train import make_algorithm, seed_keys
 
@@ -134,6 +138,52 @@ def test_pqn_qmix_bootstraps_from_and_regresses_the_mixed_value():
     q_tot = mixer.apply(params, q_taken, z)
     np.testing.assert_allclose(loss(q_taken, g, pqn.Joint(params, z)), (g[..., 0] - q_tot) ** 2)
     assert not np.allclose(q_tot, q_taken.sum(-1))
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+@pytest.mark.parametrize("episode_length", [10, 3])
+def test_targets_bootstrap_from_every_true_next_observation(recurrent, episode_length):
+    """make_batch's Q(λ) targets, which take the next observation's value from the
+    acting pass (feed-forward) or the unroll (recurrent) inside an episode and
+    step only at episode and rollout ends, equal the targets of stepping every
+    true next observation. LBF truncated at 10 steps: 16 ends in 16 x 8 steps fit
+    the 23 gathered; at 3 steps, 48 do not and every step is stepped."""
+    t, b = 16, 8
+    config = jm.make_config(
+        "pqn",
+        env="lbf-8x8-2p-2f-coop",
+        recurrent=recurrent,
+        num_envs=b,
+        rollout_length=t,
+        hidden_size=16,
+        env_kwargs={"episode_length": episode_length},
+    )
+    env, _ = make_algorithm(config)
+    net = make_agent_net(env.num_agents, (16,), env.num_actions, True, recurrent)
+    venv = VecEnv(env, b)
+    setup = pqn.Setup(config, venv, net, pqn.targets, pqn.loss, optax.adam(1e-3), None)
+    k_env, k_net, k_act = jax.random.split(jax.random.key(3), 3)
+    env_state = venv.reset(k_env)
+    params = net.init(k_net, env_state.obs.agents_view[0])
+    start = net.initial_carry((b,))
+    first = jnp.ones((b,), bool)
+    keys = jax.random.split(k_act, t)
+    *_, rollout, _ = actor_critic.collect(
+        setup, params, env_state, start, first, keys, pqn.behaviour(jnp.float32(0.5))
+    )
+    hp = {**config.hparams, "reward_scale": jnp.float32(1.0)}
+    batch = jax.jit(lambda p, r: pqn.make_batch(setup, p, {}, r, start, hp))(params, rollout)
+
+    carries, _ = net.unroll(params, start, rollout.obs.agents_view, rollout.first)
+    no_reset = jnp.zeros((t, b), bool)
+    _, q_next = net.step(params, carries, rollout.next_obs.agents_view, no_reset)
+    next_value = masked_max(q_next, rollout.next_obs.action_mask)
+    joint = pqn.Joint({}, jnp.zeros((t, b, 0)))
+    expected = pqn.targets(rollout.reward, rollout.discount, rollout.done, next_value, joint, hp)
+    ends = int(rollout.first[1:].sum()) + b
+    assert ends == (16 if episode_length == 10 else 48), ends
+    assert bool(rollout.done[:-1].any())  # the stored values do not all apply
+    np.testing.assert_allclose(batch.target.reshape(t, b, -1), expected, rtol=1e-5, atol=1e-5)
 
 
 SMALL = dict(total_timesteps=2_048, num_logs=4, num_envs=8, rollout_length=8, hidden_size=16)

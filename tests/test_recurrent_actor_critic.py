@@ -80,7 +80,7 @@ def test_two_episodes_in_one_rollout_equal_two_runs_apart(param_sharing):
 
     np.testing.assert_array_equal(both.first[:, 0], [True, False, False, True, False, False])
     np.testing.assert_array_equal(first_mid, True)
-    for name in ("action", "log_prob", "reward"):
+    for name in ("action", "recorded", "reward"):
         apart = np.concatenate([getattr(one, name), getattr(two, name)])
         np.testing.assert_array_equal(getattr(both, name), apart, err_msg=name)
     np.testing.assert_array_equal(values, np.concatenate([values_one, values_two]))

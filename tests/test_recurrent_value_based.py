@@ -176,8 +176,9 @@ def test_next_values_step_only_where_episodes_end():
     ends = int(first[1:].sum()) + b
     assert 0 < ends - b < t * b // 4
     for capacity in (ends, ends + 3, ends - 1):
-        got = jax.jit(targets.next_values, static_argnums=(0, 6))(
-            net.step, params, carries, q, next_x, first, capacity
+        value_at = targets.stepped_values(net.step, params)
+        got = jax.jit(targets.next_values, static_argnums=(0, 5))(
+            value_at, carries, q, next_x, first, capacity
         )
         np.testing.assert_allclose(got, every, rtol=1e-5, atol=1e-6)
     # The unroll's own values are wrong where an episode ended: the ends matter.

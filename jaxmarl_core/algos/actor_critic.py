@@ -177,7 +177,9 @@ class Rollout(NamedTuple):
         first: bool[T, B], ``obs`` is the first observation of its episode (the
             hidden states were reset before reading it).
         action: int32[T, B, N].
-        log_prob: float32[T, B, N], log π_old(a_i | h_i) of the acting policy.
+        recorded: float32[T, B, N], what the behaviour recorded of each agent's
+            step: log π_old(a_i | h_i) of the acting policy (the actor-critics),
+            max_a Q(h_i, a) (PQN's ε-greedy).
         reward: float32[T, B, N].
         discount: float32[T, B, N], 0 on termination, else 1.
         done: bool[T, B], the episode ended (terminated or truncated).
@@ -187,7 +189,7 @@ class Rollout(NamedTuple):
     obs: MultiAgentObservation
     first: chex.Array
     action: chex.Array
-    log_prob: chex.Array
+    recorded: chex.Array
     reward: chex.Array
     discount: chex.Array
     done: chex.Array
@@ -635,7 +637,8 @@ def init(setup: Setup, key: chex.PRNGKey, hparams: HParams) -> ActorCriticState:
 
 
 # sample(key, outputs float32[B, N, A], mask bool[B, N, A]) -> (actions int32[B, N],
-# log-probabilities of the behaviour policy float32[B, N])
+# what it records per agent float32[B, N]: the actor-critics' log-probabilities of
+# the actions taken)
 Behaviour = Callable[[chex.PRNGKey, chex.Array, chex.Array], tuple[chex.Array, chex.Array]]
 
 
@@ -673,13 +676,13 @@ def collect(
         env_state, carry, first = loop
         obs = env_state.obs
         carry, logits = setup.actor.step(actor_params, carry, obs.agents_view, first)
-        action, log_prob = sample(step_key, logits, obs.action_mask)
+        action, recorded = sample(step_key, logits, obs.action_mask)
         env_state, out = setup.venv.step(env_state, action)
         transition = Rollout(
             obs=obs,
             first=first,
             action=action,
-            log_prob=log_prob,
+            recorded=recorded,
             reward=out.reward,
             discount=out.discount,
             done=out.done,
@@ -761,7 +764,7 @@ def make_batch(
     batch = Batch(
         obs=rollout.obs,
         action=rollout.action,
-        log_prob=rollout.log_prob,
+        log_prob=rollout.recorded,
         advantage=jax.lax.stop_gradient(advantage),
         target=jax.lax.stop_gradient(target),
         mask=mask,

@@ -287,6 +287,18 @@ class Batch(NamedTuple):
     start: chex.Array
 
 
+def behaviour(eps: chex.Array) -> actor_critic.Behaviour:
+    """ε-greedy on the agents' utilities, recording max_a Q(h_i, a) over the
+    allowed actions: inside an episode, the value the previous step's target
+    bootstraps from (:func:`make_batch`)."""
+
+    def act(key: chex.PRNGKey, q: chex.Array, mask: chex.Array):
+        actions, _ = epsilon_greedy(key, q, mask, eps)
+        return actions, masked_max(q, mask)
+
+    return act
+
+
 def make_batch(
     setup: Setup,
     params: Any,
@@ -299,15 +311,21 @@ def make_batch(
     parameters that acted (``params``, and the mixer's ``mixer``)."""
     net = setup.actor
     views = rollout.obs.agents_view
-    carries, q = net.unroll(params, start, views, rollout.first)
-    # A recurrent unroll has read every next observation inside an episode, so
-    # only the ends need one more step; a feed-forward network shares nothing
-    # between steps and steps every next observation.
-    capacity = ends_capacity(*rollout.first.shape) if net.recurrent else rollout.first.size
-    q_next = next_values(
-        net.step, params, carries, q, rollout.next_obs.agents_view, rollout.first, capacity
-    )
-    next_value = masked_max(q_next, rollout.next_obs.action_mask)
+    if net.recurrent:  # the hidden states after each step, which collect does not keep
+        carries, q = net.unroll(params, start, views, rollout.first)
+        value = masked_max(q, rollout.obs.action_mask)
+    else:  # max_a Q(o_t, a) as the acting pass recorded it; no hidden states
+        carries = net.initial_carry(rollout.first.shape)
+        value = rollout.recorded
+
+    def value_at(carries, next_obs, reset):  # max_a Q(h'_t, a)
+        _, q_next = net.step(params, carries, next_obs.agents_view, reset)
+        return masked_max(q_next, next_obs.action_mask)
+
+    # Inside an episode the next observation is the next step's, whose value is
+    # already known: only episode ends and the rollout's last step need a step more.
+    capacity = ends_capacity(*rollout.first.shape)
+    next_value = next_values(value_at, carries, value, rollout.next_obs, rollout.first, capacity)
     reward = hparams["reward_scale"] * rollout.reward
 
     def states(obs: MultiAgentObservation) -> chex.Array:  # [T, B, S], S = 0 unmixed
@@ -367,14 +385,10 @@ def update(setup: Setup, state: PQNState, hparams: HParams) -> tuple[PQNState, M
         hparams = annealed_lr(hparams, steps / config.total_timesteps)
     eps = decayed_epsilon(hparams, steps, config.total_timesteps)
 
-    def behaviour(key, q, mask):
-        actions, probs = epsilon_greedy(key, q, mask, eps)
-        return actions, jnp.log(probs)
-
     key, collect_key, learn_key = jax.random.split(state.key, 3)
     keys = jax.random.split(collect_key, config.rollout_length)
     env_state, carry, first, rollout, finished = actor_critic.collect(
-        setup, state.params, state.env, state.carry, state.first, keys, behaviour
+        setup, state.params, state.env, state.carry, state.first, keys, behaviour(eps)
     )
     batch = make_batch(setup, state.params, state.mixer, rollout, state.carry, hparams)
     ((params, mixer), opt_state), metrics = actor_critic.epochs_of_minibatches(

@@ -55,7 +55,13 @@ from jumanji.env import Environment
 from jaxmarl_core.config import Config, ConfigError, Param
 from jaxmarl_core.core.exploration import decayed_epsilon, epsilon_greedy, masked_argmax
 from jaxmarl_core.core.optim import annealed_lr, apply_gradients, make_optimizer
-from jaxmarl_core.core.targets import ends_capacity, greedy_value, next_values, select
+from jaxmarl_core.core.targets import (
+    ends_capacity,
+    greedy_value,
+    next_values,
+    select,
+    stepped_values,
+)
 from jaxmarl_core.envs.wrappers import VecEnv, VecEnvState
 from jaxmarl_core.networks.agents import AgentNet
 from jaxmarl_core.networks.agents import make_agent_net as build_agent_net
@@ -287,11 +293,13 @@ def loss_input(
     target_carries, q_target = agent_net.unroll(target, start, batch.obs.agents_view, first)
     next_x = batch.next_obs.agents_view
     q_next_target = next_values(
-        agent_net.step, target, target_carries, q_target, next_x, first, capacity
+        stepped_values(agent_net.step, target), target_carries, q_target, next_x, first, capacity
     )
     if double_q:
-        online = jax.lax.stop_gradient((params["agent"], carries, q))
-        q_next_selector = next_values(agent_net.step, *online, next_x, first, capacity)
+        online, carries_sg, q_sg = jax.lax.stop_gradient((params["agent"], carries, q))
+        q_next_selector = next_values(
+            stepped_values(agent_net.step, online), carries_sg, q_sg, next_x, first, capacity
+        )
     else:
         q_next_selector = q_next_target
     next_mask = batch.next_obs.action_mask

@@ -77,41 +77,53 @@ def ends_capacity(length: int, batch: int) -> int:
     return batch + math.ceil((length - 1) * batch / 8)
 
 
+# value_at(carries [M..., N, H], next_x [M..., ...] (a pytree), reset bool[M...]) ->
+# the values float32[M..., ...] at next_x after the hidden states ``carries``
+ValueAt = Callable[[chex.Array, Any, chex.Array], chex.Array]
+
+
+def stepped_values(step: Callable, params: Any) -> ValueAt:
+    """The ``value_at`` of a network's ``step(params, carry, x, reset) -> (carry, q)``:
+    its outputs q float32[M..., N, A]."""
+    return lambda carries, next_x, reset: step(params, carries, next_x, reset)[1]
+
+
 def next_values(
-    step: Callable,
-    params: Any,
+    value_at: ValueAt,
     carries: chex.Array,
-    q: chex.Array,
-    next_x: chex.Array,
+    values: chex.Array,
+    next_x: Any,
     first: chex.Array,
     capacity: int,
 ) -> chex.Array:
-    """Q(h_t', ·) at every step's true next observation, float32[T, B, N, A].
+    """The values at every step's true next observation, float32[T, B, ...].
 
-    ``carries`` [T, B, N, H] and ``q`` [T, B, N, A] are an unroll over the
-    sequence's observations, ``next_x`` [T, B, N, D] the next observations,
-    ``first`` bool[T, B]. Inside an episode the next observation is the next
-    step's, which the unroll read from the same hidden state: q[t + 1] is the
-    value. Only where an episode ended (``first[t + 1]``: next_x[t] is its last
-    observation, which no step reads) and at each sequence's last step does the
-    value need one more ``step`` from carries[t]. Up to ``capacity`` such steps
-    are gathered and stepped; a batch with more, or a capacity that holds every
-    step, steps every step. Under ``vmap`` both ways run (a ``cond`` becomes a
-    select).
+    ``values`` [T, B, ...] are those at the sequence's own observations (an
+    unroll's, or what the acting pass recorded), read after the hidden states
+    before each step; ``carries`` [T, B, N, H] the hidden states after each step;
+    ``next_x`` [T, B, ...] (a pytree) the next observations; ``first`` bool[T, B].
+    Inside an episode the next observation is the next step's, read from the
+    same hidden state: values[t + 1] is the value. Only where an episode ended
+    (``first[t + 1]``: next_x[t] is its last observation, which no step reads) and
+    at each sequence's last step does the value need ``value_at`` from carries[t].
+    Up to ``capacity`` such steps are gathered and evaluated; a batch with more,
+    or a capacity that holds every step, evaluates every step. Under ``vmap``
+    both ways run (a ``cond`` becomes a select).
     """
     length, batch = first.shape
     ends = jnp.concatenate([first[1:], jnp.ones((1, batch), bool)])
 
     def every_step() -> chex.Array:
-        return step(params, carries, next_x, jnp.zeros_like(first))[1]
+        return value_at(carries, next_x, jnp.zeros_like(first))
 
     if capacity >= length * batch:
         return every_step()
 
     def at_ends() -> chex.Array:
-        # Padding repeats a last step, which is stepped anyway.
+        # Padding repeats a last step, which is evaluated anyway.
         t, b = jnp.nonzero(ends, size=capacity, fill_value=(length - 1, 0))
-        _, q_end = step(params, carries[t, b], next_x[t, b], jnp.zeros((capacity,), bool))
-        return jnp.concatenate([q[1:], q[-1:]]).at[t, b].set(q_end)
+        x_end = jax.tree_util.tree_map(lambda x: x[t, b], next_x)
+        v_end = value_at(carries[t, b], x_end, jnp.zeros((capacity,), bool))
+        return jnp.concatenate([values[1:], values[-1:]]).at[t, b].set(v_end)
 
     return jax.lax.cond(jnp.sum(ends) <= capacity, at_ends, every_step)
