@@ -16,7 +16,7 @@ from jaxmarl_core.core.targets import q_learning_target
 from jaxmarl_core.envs import VecEnv
 from jaxmarl_core.networks.agents import make_agent_net
 from jaxmarl_core.networks.mixers import QMixer
-from jaxmarl_core.train import make_algorithm, seed_keys
+from jaxmarl_core.train import build_env, make_algorithm, seed_keys
 
 GAMMA, LAMBDA = 0.9, 0.5
 
@@ -158,7 +158,7 @@ def test_targets_bootstrap_from_every_true_next_observation(recurrent, episode_l
         hidden_size=16,
         env_kwargs={"episode_length": episode_length},
     )
-    env, _ = make_algorithm(config)
+    env = build_env(config)
     net = make_agent_net(env.num_agents, (16,), env.num_actions, True, recurrent)
     venv = VecEnv(env, b)
     setup = pqn.Setup(config, venv, net, pqn.targets, pqn.loss, optax.adam(1e-3), None)
