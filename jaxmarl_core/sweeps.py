@@ -24,7 +24,6 @@ import re
 import shutil
 import sys
 import tempfile
-import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -60,7 +59,10 @@ class SweepResult(NamedTuple):
     batch_size: runs per batch of the compiled program.
     num_batches: how many batches the runs took.
     num_devices: devices the runs axis was sharded over.
-    compile_seconds, wall_seconds: compiling, and running every batch.
+    compile_seconds: compiling, in this process.
+    wall_seconds: running every batch, summed over every process that ran part
+        of one (a resumed batch's earlier seconds come from its checkpoint, a
+        batch recorded before from its record; NaN for a record without them).
     """
 
     settings: list[dict[str, float]]
@@ -308,11 +310,11 @@ def sweep(
     # are not wired here); with several, a stopped sweep redoes its running batch.
     checkpointing = records is not None and config.checkpoint_every > 0
     checkpointing = checkpointing and jax.process_count() == 1
-    t1 = time.perf_counter()
-    chunks = []
+    chunks, seconds = [], []
     for b in range(num_batches):
         if records is not None and records.has(b):
             chunks.append(records.read(b))
+            seconds.append(records.seconds(b))
             if progress:
                 print(
                     f"sweep: batch {b + 1}/{num_batches} was done before; read back",
@@ -335,21 +337,24 @@ def sweep(
                 f"sweep: batch {b + 1}/{num_batches} resumes from logging step {start.step}",
                 file=sys.stderr,
             )
+        past = start.meta.get("train_seconds", 0.0)  # earlier processes' on this batch
         done = train_runs(
             programs,
             runs,
             start,
             ckpts,
             config.checkpoint_every,
+            meta=lambda now, past=past: {"train_seconds": past + now},
             run_names=lambda r, b=b: f"run {b * batch + r}",
             resume_hint=f"resume with: jaxmarl-core sweep resume={out}",
         )
         chunks.append(done.metrics)
+        seconds.append(past + done.train_seconds)
         if records is not None and is_writer():
-            records.write(b, done.metrics)
+            records.write(b, done.metrics, seconds[-1])
         if progress:
             print(f"sweep: batch {b + 1}/{num_batches} done", file=sys.stderr)
-    wall = time.perf_counter() - t1
+    wall = float(sum(seconds))
     metrics = {
         k: np.concatenate([c[k] for c in chunks])[:num_runs].reshape(
             num_settings, seeds, *chunks[0][k].shape[1:]
@@ -400,8 +405,18 @@ class _BatchRecords:
         """Where batch b keeps its checkpoints while it runs."""
         return self.path / f"running-{b}"
 
-    def write(self, b: int, metrics: dict[str, np.ndarray]) -> None:
-        """Records batch b; its checkpoints are no longer needed and go."""
+    def seconds(self, b: int) -> float:
+        """Batch b's training seconds over every process that ran it (NaN if not recorded)."""
+        found = self.path / f"{b}.json"
+        if not found.is_file():
+            return math.nan
+        return float(json.loads(found.read_text())["train_seconds"])
+
+    def write(self, b: int, metrics: dict[str, np.ndarray], train_seconds: float) -> None:
+        """Records batch b and its training seconds; its checkpoints are no longer
+        needed and go."""
+        (self.path / f"{b}.json.tmp").write_text(json.dumps({"train_seconds": train_seconds}))
+        os.replace(self.path / f"{b}.json.tmp", self.path / f"{b}.json")
         tmp = self.path / f"{b}.tmp.npz"
         np.savez(tmp, **{k: np.asarray(v) for k, v in metrics.items()})
         os.replace(tmp, self.path / f"{b}.npz")

@@ -245,6 +245,11 @@ def test_sweep_killed_in_its_second_batch_resumes_without_rerunning_the_first(tm
     assert proc.wait(timeout=60) == -signal.SIGKILL
     assert (killed / "batches" / "0.npz").exists()
     assert not (killed / "sweep.json").exists() and not (killed / "batches" / "1.npz").exists()
+    batch_seconds = lambda b: json.loads((killed / "batches" / f"{b}.json").read_text())  # noqa: E731
+    first = batch_seconds(0)["train_seconds"]
+    # What the killed process had spent on batch 2 when it wrote checkpoint 2.
+    meta = json.loads((mid.parent / "meta" / "metadata").read_text())
+    assert first > 0 and meta["train_seconds"] > 0
     assert main([*args, f"out={whole}"]) == 0  # the uninterrupted sweep
     capsys.readouterr()
 
@@ -259,6 +264,11 @@ def test_sweep_killed_in_its_second_batch_resumes_without_rerunning_the_first(tm
     for timing in ("compile_seconds", "wall_seconds"):
         a.pop(timing), b.pop(timing)
     assert a == b
+    # The killed process's seconds count: batch 1's as recorded, batch 2's from its checkpoint.
+    assert batch_seconds(0)["train_seconds"] == first
+    assert batch_seconds(1)["train_seconds"] > meta["train_seconds"]
+    total = sum(batch_seconds(b)["train_seconds"] for b in range(3))
+    assert json.loads((killed / "sweep.json").read_text())["wall_seconds"] == pytest.approx(total)
     assert not list((killed / "batches").glob("running-*"))  # recorded batches drop checkpoints
     assert main(["sweep", f"resume={killed}"]) == 0  # finished: nothing to do
     assert "already finished" in capsys.readouterr().out
