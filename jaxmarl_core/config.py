@@ -219,6 +219,12 @@ COMMON_PARAMS: dict[str, Param] = {
         "the optimiser after gradient clipping: Adam, or RAdam (JaxMARL's Q-learning and PQN)",
         choices=tuple(OPTIMIZERS),
     ),
+    "adam_eps": Param(
+        1e-8,
+        float,
+        "epsilon of Adam's (RAdam's) denominator (PureJaxRL, JaxMARL and Mava PPO: 1e-5)",
+        low=0.0,
+    ),
     "gamma": Param(0.99, float, "discount factor", low=0.0, high=1.0, traced=True),
     "max_grad_norm": Param(
         10.0, float, "gradient clipping by global norm", low=0.0, low_open=True, traced=True

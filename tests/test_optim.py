@@ -64,3 +64,18 @@ def test_optimizer_key():
     assert jm.make_config("pqn_vdn", env="climbing", optimizer="radam").optimizer == "radam"
     with pytest.raises(ConfigError, match="optimizer"):
         jm.make_config("ippo", env="climbing", optimizer="sgd")
+
+
+def test_eps_enters_adams_denominator():
+    """Adam's first step is -lr·g/(|g| + eps): with eps = 1 and g = [1, 3] (unclipped),
+    lr 0.1, it is -0.1·[1/2, 3/4]; the ``adam_eps`` key reaches every family."""
+    optimizer = make_optimizer("adam", eps=1.0)
+    params = jnp.zeros(2)
+    p1, _ = apply_gradients(
+        optimizer, optimizer.init(params), params, jnp.array([1.0, 3.0]), 0.1, 10.0
+    )
+    np.testing.assert_allclose(p1, [-0.05, -0.075], rtol=1e-5)
+    for algo in ("mappo", "vdn", "pqn_vdn"):
+        assert jm.make_config(algo, env="climbing", adam_eps=1e-5).adam_eps == 1e-5
+    with pytest.raises(ConfigError, match="adam_eps"):
+        jm.make_config("ippo", env="climbing", adam_eps=-1.0)

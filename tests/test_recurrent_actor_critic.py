@@ -136,6 +136,33 @@ def test_ppo_first_epoch_recomputes_the_collecting_policy(recurrent):
     assert float(metrics["clip_fraction"]) == 0.0
 
 
+def test_without_bootstrap_truncation_a_time_limit_ends_the_return():
+    """``lbf-2s-8x8-2p-2f-coop`` cut at 3 steps, whose episodes end by the time
+    limit (discount 1), GAE(λ): with ``bootstrap_truncation=false`` the target at
+    an episode's last step is its reward alone, y = r; by default it is
+    r + γ V(s') with the value of the true next observation."""
+    env = jaxmarl_core.make_env("lbf-2s-8x8-2p-2f-coop", episode_length=3)
+    targets = {}
+    for bootstrap in (True, False):
+        setup = ppo_setup(
+            env, num_envs=4, rollout_length=6, advantage="gae", bootstrap_truncation=bootstrap
+        )
+        hparams = setup.config.hparams
+        state = actor_critic.init(setup, jax.random.PRNGKey(0), hparams)
+        keys = jax.random.split(state.key, setup.num_steps)
+        _, _, _, rollout, _ = actor_critic.collect(
+            setup, state.params.actor, state.env, state.carry.actor, state.first, keys
+        )
+        batch, *_ = actor_critic.make_batch(setup, state, rollout, state.carry, state.key, hparams)
+        targets[bootstrap] = np.asarray(batch.target)
+    done = np.asarray(rollout.done)
+    assert done.any() and (np.asarray(rollout.discount)[done] == 1.0).all()  # truncations
+    reward = np.asarray(rollout.reward)
+    np.testing.assert_allclose(targets[False][done], reward[done], rtol=1e-6)
+    assert not np.allclose(targets[True][done], reward[done])  # bootstrapped by default
+    assert not np.allclose(targets[True], targets[False])
+
+
 @pytest.mark.parametrize("recurrent", [True, False])
 def test_gradient_over_chunks_of_environments_is_the_minibatch_gradient(recurrent):
     """MAPPO on MemoryGame, 8 environments x 6 steps x 2 agents: the gradient and
@@ -212,6 +239,47 @@ def test_minibatches_split_environments_into_whole_sequences():
     with pytest.raises(jaxmarl_core.config.ConfigError, match="divide num_envs=10"):
         jaxmarl_core.make_config("mappo", env="climbing", num_envs=10, minibatches=4)
     assert mappo.validate is actor_critic.validate_minibatches
+
+
+# ---------------------------------------------------------------------------
+# Hidden layers after the GRU (post_gru_layers)
+
+
+def test_post_gru_layers_sit_between_the_gru_and_the_head():
+    """With ``post_gru_layers=1`` the actor and the V critic compute
+    head(relu(W h' + b)), h' the GRU's new hidden state: checked against that
+    composition from the parameters; with 0 the parameter trees are as before."""
+    from jaxmarl_core.networks.agents import GRUAgent
+    from jaxmarl_core.networks.layers import GRUCell
+
+    env = jaxmarl_core.make_env("lbf-2s-8x8-2p-2f-coop")
+    plain = ppo_setup(env, centralised=True, recurrent=True)
+    post = ppo_setup(env, centralised=True, recurrent=True, post_gru_layers=1)
+    obs = env.reset(jax.random.PRNGKey(0))[1].observation
+    x = jnp.concatenate([obs.agents_view, jnp.eye(env.num_agents)], axis=-1)  # agent ids
+    module = GRUAgent((16, 16), env.num_actions, 0.01, "relu", post=(16,))
+    params = post.actor.init(jax.random.PRNGKey(1), obs.agents_view)
+    assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(
+        module.init(jax.random.PRNGKey(1), jnp.zeros((env.num_agents, 16)), x)
+    )
+    carry = jax.random.normal(jax.random.PRNGKey(2), (env.num_agents, 16))
+    new_carry, logits = post.actor.step(params, carry, obs.agents_view, jnp.bool_(False))
+    p = params["params"]
+    encoded = jax.nn.relu(x @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"])
+    h, _ = GRUCell(features=16).apply({"params": p["GRUCell_0"]}, carry, encoded)
+    hidden = jax.nn.relu(h @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"])
+    by_hand = hidden @ p["Dense_2"]["kernel"] + p["Dense_2"]["bias"]
+    np.testing.assert_allclose(new_carry, h, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(logits, by_hand, rtol=1e-5, atol=1e-6)
+    # One more [16, 16] layer in the actor and in the critic; none without the key.
+    size = lambda tree: sum(x.size for x in jax.tree_util.tree_leaves(tree))  # noqa: E731
+    plain_actor = plain.actor.init(jax.random.PRNGKey(1), obs.agents_view)
+    assert size(params) - size(plain_actor) == 16 * 16 + 16
+    assert set(plain_actor["params"]) == {"Dense_0", "GRUCell_0", "Dense_1"}
+    critic_gap = size(post.critic.net.init(jax.random.PRNGKey(1), obs)) - size(
+        plain.critic.net.init(jax.random.PRNGKey(1), obs)
+    )
+    assert critic_gap == 16 * 16 + 16
 
 
 # ---------------------------------------------------------------------------

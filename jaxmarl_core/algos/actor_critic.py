@@ -68,6 +68,13 @@ PARAMS: dict[str, Param] = {
     "num_envs": Param(10, int, "parallel training environments", low=1),
     "rollout_length": Param(10, int, "steps per environment between updates", low=1),
     "hidden_size": Param(64, int, "width of the hidden layers of actor and critic", low=1),
+    "post_gru_layers": Param(
+        0,
+        int,
+        "recurrent actor and V critic: hidden layers (hidden_size wide) between the GRU "
+        "and the output layer, as JaxMARL's and Mava's recurrent networks have",
+        low=0,
+    ),
     "normalise_rewards": Param(
         True, bool, "standardise rewards with their running mean and standard deviation"
     ),
@@ -88,6 +95,13 @@ PARAMS: dict[str, Param] = {
     "anneal_lr": Param(False, bool, "decay the learning rates linearly to 0 over training"),
     "normalise_advantages": Param(
         False, bool, "standardise the advantages within each minibatch (mean 0, std 1)"
+    ),
+    "bootstrap_truncation": Param(
+        True,
+        bool,
+        "bootstrap from the next observation's value where a time limit ends an episode; "
+        "false: the time limit ends the return as a termination does (JaxMARL's and "
+        "PureJaxRL's PPO)",
     ),
 }
 
@@ -496,6 +510,11 @@ def hidden_sizes(config: Config) -> tuple[int, ...]:
     return (config.hidden_size,) * config.num_layers
 
 
+def post_gru_sizes(config: Config) -> tuple[int, ...]:
+    """Widths of a recurrent actor's or V critic's hidden layers after its GRU."""
+    return (config.hidden_size,) * config.post_gru_layers
+
+
 def state_value_critic(
     env: Environment, config: Config, estimator: Advantages, centralised: bool = False
 ) -> StateValueCritic:
@@ -507,6 +526,7 @@ def state_value_critic(
         centralised,
         config.recurrent,
         config.activation,
+        post_gru=post_gru_sizes(config),
     )
     return StateValueCritic(net, estimator)
 
@@ -589,6 +609,7 @@ def make_setup(
         config.recurrent,
         out_scale=0.01,
         activation=config.activation,
+        post_gru=post_gru_sizes(config),
     )
     return Setup(
         config=config,
@@ -596,7 +617,7 @@ def make_setup(
         actor=actor,
         critic=critic,
         policy_loss=policy_loss,
-        optimizer=make_optimizer(config.optimizer),
+        optimizer=make_optimizer(config.optimizer, config.adam_eps),
         num_steps=rollout_length or config.rollout_length,
         epochs=epochs,
         minibatches=minibatches,
@@ -748,10 +769,12 @@ def make_batch(
     )
     bootstrap = state.target_critic if critic.target_network else params
     v_tp1 = critic.next_values(bootstrap, critic_carries, rollout.next_obs, next_action)
+    done = jnp.broadcast_to(rollout.done[..., None], reward.shape)
+    discount = rollout.discount if config.bootstrap_truncation else jnp.where(done, 0.0, 1.0)
     trajectory = Trajectory(
         r_t=reward,
-        discount_t=hparams["gamma"] * rollout.discount,
-        done_t=jnp.broadcast_to(rollout.done[..., None], reward.shape).astype(jnp.float32),
+        discount_t=hparams["gamma"] * discount,
+        done_t=done.astype(jnp.float32),
         v_t=to_returns(v_t),
         v_tp1=to_returns(v_tp1),
     )

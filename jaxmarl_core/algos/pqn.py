@@ -428,7 +428,9 @@ def make_pqn(
         norm=config.norm,
     )
     venv = VecEnv(env, config.num_envs)
-    setup = Setup(config, venv, net, targets, loss, make_optimizer(config.optimizer), mixer)
+    setup = Setup(
+        config, venv, net, targets, loss, make_optimizer(config.optimizer, config.adam_eps), mixer
+    )
 
     def init(key: chex.PRNGKey, hparams: HParams) -> PQNState:
         key, env_key, net_key = jax.random.split(key, 3)

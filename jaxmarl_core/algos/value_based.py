@@ -420,7 +420,7 @@ def make_value_algorithm(
         extras: what the algorithm stores with every step and keeps in its state.
     """
     venv = VecEnv(env, config.num_envs)
-    optimizer = make_optimizer(config.optimizer)
+    optimizer = make_optimizer(config.optimizer, config.adam_eps)
     length = resolved_sequence_length(config)
     per_env = config.buffer_size // config.num_envs
     # Sampling needs at least batch_size steps stored, and one sequence per environment.

@@ -10,14 +10,14 @@ import optax
 OPTIMIZERS = {"adam": optax.adam, "radam": optax.radam}
 
 
-def make_optimizer(name: str) -> optax.GradientTransformation:
+def make_optimizer(name: str, eps: float = 1e-8) -> optax.GradientTransformation:
     """Global-norm clipping then ``name`` (Adam, Kingma and Ba 2015; or RAdam, Liu et
-    al. 2020, the rectified Adam of JaxMARL's Q-learning and PQN baselines), with the
-    learning rate and the clip norm injected per update."""
+    al. 2020, the rectified Adam of JaxMARL's Q-learning and PQN baselines) with
+    denominator epsilon ``eps``, the learning rate and the clip norm injected per update."""
     rule = OPTIMIZERS[name]
 
     def build(learning_rate, max_grad_norm):
-        return optax.chain(optax.clip_by_global_norm(max_grad_norm), rule(learning_rate))
+        return optax.chain(optax.clip_by_global_norm(max_grad_norm), rule(learning_rate, eps=eps))
 
     return optax.inject_hyperparams(build)(learning_rate=1e-3, max_grad_norm=10.0)
 

@@ -105,7 +105,9 @@ def multi_agent(module: nn.Module, num_agents: int, param_sharing: bool) -> Mult
 
 
 class GRUAgent(nn.Module):
-    """EPyMARL's recurrent agent: encoder (ReLU by default), GRU cell, linear head.
+    """EPyMARL's recurrent agent: encoder (ReLU by default), GRU cell, linear head;
+    with ``post``, hidden layers between the GRU and the head (JaxMARL's and Mava's
+    recurrent actors and critics have one).
 
     ``(carry float32[..., H], x float32[..., D]) -> (carry, float32[..., out])``
     for one time step; the encoder has ``len(hidden) - 1`` layers (at least
@@ -115,8 +117,9 @@ class GRUAgent(nn.Module):
         hidden: widths; the last is the GRU's.
         out: output width.
         out_scale: orthogonal-init scale of the head.
-        activation: the encoder's, a key of ``ACTIVATIONS``.
+        activation: the encoder's and the post-GRU layers', a key of ``ACTIVATIONS``.
         norm: the encoder's, one of ``NORMS``.
+        post: widths of the hidden layers after the GRU (none by default).
     """
 
     hidden: Sequence[int]
@@ -124,11 +127,13 @@ class GRUAgent(nn.Module):
     out_scale: float = 1.0
     activation: str = "relu"
     norm: str = "none"
+    post: Sequence[int] = ()
 
     @nn.compact
     def __call__(self, carry: chex.Array, x: chex.Array) -> tuple[chex.Array, chex.Array]:
         x = hidden_layers(x, self.hidden[:-1] or self.hidden, self.activation, self.norm)
         carry, y = GRUCell(features=self.hidden[-1])(carry, x)
+        y = hidden_layers(y, self.post, self.activation)
         head = Dense(self.out, kernel_init=nn.initializers.orthogonal(self.out_scale))
         return carry, head(y)
 
@@ -170,6 +175,7 @@ def make_agent_net(
     out_scale: float = 1.0,
     activation: str = "relu",
     norm: str = "none",
+    post_gru: Sequence[int] = (),
 ) -> AgentNet:
     """An MLP (``recurrent=False``) or a :class:`GRUAgent` for every agent.
 
@@ -182,6 +188,8 @@ def make_agent_net(
         out_scale: orthogonal-init scale of the last layer.
         activation: of the hidden layers (the encoder's for a GRU), a key of ``ACTIVATIONS``.
         norm: after each hidden layer's product (the encoder's for a GRU), one of ``NORMS``.
+        post_gru: widths of a GRU agent's hidden layers between the GRU and the
+            output layer (ignored by an MLP, whose hidden layers are ``hidden``).
     """
     if not recurrent:
         mlp = MLP(tuple(hidden), out, out_scale, activation, norm)
@@ -199,7 +207,7 @@ def make_agent_net(
 
         return AgentNet(net.init, ff_carry, ff_step, ff_unroll, recurrent=False)
 
-    module = GRUAgent(tuple(hidden), out, out_scale, activation, norm)
+    module = GRUAgent(tuple(hidden), out, out_scale, activation, norm, tuple(post_gru))
     width = hidden[-1]
 
     def prepare(x):

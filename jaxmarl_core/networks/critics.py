@@ -78,6 +78,7 @@ def make_value_critic(
     centralised: bool,
     recurrent: bool = False,
     activation: str = "relu",
+    post_gru: Sequence[int] = (),
 ) -> ValueCritic:
     """V(h_i) (``centralised=False``) or V(h_i, z) (``centralised=True``) for every agent.
 
@@ -88,9 +89,12 @@ def make_value_critic(
         centralised: condition on the global state z as well.
         recurrent: a GRU with a hidden state per environment and agent.
         activation: of the hidden layers, ``relu`` or ``tanh``.
+        post_gru: a recurrent critic's hidden layers after the GRU.
     """
     inputs = centralised_input if centralised else local_input
-    net = make_agent_net(num_agents, hidden, 1, param_sharing, recurrent, activation=activation)
+    net = make_agent_net(
+        num_agents, hidden, 1, param_sharing, recurrent, activation=activation, post_gru=post_gru
+    )
 
     def init(key: chex.PRNGKey, obs: MultiAgentObservation) -> Any:
         return net.init(key, inputs(obs))
