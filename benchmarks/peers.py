@@ -70,6 +70,8 @@ JAXMARL_SETTINGS = dict(
     hidden_size=64,
     activation="tanh",
     anneal_lr=True,
+    bootstrap_truncation=False,
+    adam_eps=1e-5,
     total_timesteps=10_000_000,
 )
 # Mava configs: system/ppo/ff_ippo.yaml, network/mlp.yaml, env/lbf.yaml (time_limit 100).
@@ -89,7 +91,6 @@ NOT_EXPRESSED = {
         "parameter sharing without an agent-id input (ours always appends the one-hot id)",
         "minibatches of single transitions shuffled over steps and agents (ours: whole "
         "environment sequences)",
-        "the time limit taken as termination, no bootstrap (ours bootstraps at truncation)",
     ],
     "mava": [
         "update_batch_size=2: two learners of num_envs/2 environments whose gradients are "

@@ -293,11 +293,18 @@ _QL_RNN_SMAX = MappingProxyType(
         gamma=0.99,
     )
 )
+# JaxMARL's PPO scripts (ippo_ff_mpe.py, mappo_rnn_mpe.py, ippo_rnn_smax.py,
+# mappo_rnn_smax.py) compute GAE with (1 - done) at every episode end, the time
+# limit's included: the return ends there, nothing is bootstrapped. Their Adam
+# has eps=1e-5, and their recurrent networks one 128 ReLU layer (GRU_HIDDEN_DIM)
+# between the GRU and each output layer.
+_JAXMARL_PPO = MappingProxyType(dict(_PPO, bootstrap_truncation=False, adam_eps=1e-5))
 # What ippo_rnn_smax.yaml and mappo_homogenous_rnn_smax.yaml share.
 _PPO_RNN_SMAX = MappingProxyType(
     dict(
-        _PPO,
+        _JAXMARL_PPO,
         recurrent=True,
+        post_gru_layers=1,
         num_envs=128,
         minibatches=4,
         hidden_size=128,
@@ -381,7 +388,7 @@ TABLES["mpe"] = TableSpec(
     ),
     settings={
         "ippo": dict(
-            _PPO,
+            _JAXMARL_PPO,
             num_envs=16,
             minibatches=4,
             num_layers=2,
@@ -391,8 +398,9 @@ TABLES["mpe"] = TableSpec(
             anneal_lr=True,
         ),
         "mappo": dict(
-            _PPO,
+            _JAXMARL_PPO,
             recurrent=True,
+            post_gru_layers=1,
             num_envs=16,
             minibatches=4,
             hidden_size=128,

@@ -212,6 +212,10 @@ def test_suite_settings_are_the_peers_and_only_keys_an_algorithm_accepts():
         "normalise_rewards": False,
         "num_layers": 2,
         "hidden_size": 64,
+        # ippo_ff_mpe.py's GAE ends the return at the time limit: (1 - done);
+        # its Adam has eps=1e-5.
+        "bootstrap_truncation": False,
+        "adam_eps": 1e-5,
     }
     # IA2C has none of its own: IPPO's, less what IA2C does not take.
     ia2c = suite_settings(mpe, "ia2c")
@@ -225,6 +229,12 @@ def test_suite_settings_are_the_peers_and_only_keys_an_algorithm_accepts():
     qtran = suite_settings(mpe, "qtran")
     assert set(qtran) <= set(params_of("qtran")) and qtran["lr"] == 0.005
     assert suite_settings(TABLES["matrix"], "ippo") == {}
+    # mappo_rnn_mpe.py and mappo_rnn_smax.py: a 128 ReLU layer after each GRU, the
+    # return ended at the time limit, Adam's eps 1e-5.
+    for suite in (mpe, TABLES["smax"]):
+        mappo = suite_settings(suite, "mappo")
+        assert mappo["post_gru_layers"] == 1 and mappo["hidden_size"] == 128
+        assert mappo["bootstrap_truncation"] is False and mappo["adam_eps"] == 1e-5
     # JaxMARL's ql_rnn_smax.yaml: BUFFER_SIZE 5000 rollouts (5000 // 16 per
     # environment), NUM_EPOCHS 8, REW_SCALE 10, sequences from a zero hidden state.
     smax_qmix = suite_settings(TABLES["smax"], "qmix")

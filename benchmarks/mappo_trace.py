@@ -1,0 +1,122 @@
+"""Recurrent MAPPO on MPE ``simple_spread_v3`` at 1e7 steps: which of JaxMARL's
+settings closes our gap to its ``mappo_rnn_mpe.py``.
+
+Each variant is one ``jaxmarl-core train`` run (one seed) with the ``mpe``
+suite's MAPPO settings as they were when the gap was measured
+(``parity-mpe-mappo-cpu``), plus the keys that express one of JaxMARL's
+settings. This script gathers their ``metrics.csv`` beside the recorded 5-seed
+cell and JaxMARL's recorded seeds into ``mappo-trace-mpe-cpu.json`` and a
+figure of the training return over steps.
+
+    python benchmarks/mappo_trace.py RUN_DIR [RUN_DIR ...] [--out benchmarks/results]
+
+A run stopped early (its ``metrics.csv`` shorter than 50 logging steps) is
+recorded as far as it went.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+# The keys that express JaxMARL's settings, at the values the gap was measured
+# with (a run made before a key existed ran with its default).
+BEFORE = {
+    "env_kwargs": {},
+    "bootstrap_truncation": True,
+    "post_gru_layers": 0,
+    "adam_eps": 1e-8,
+}
+
+
+def recorded() -> dict[str, dict]:
+    """Our 5-seed cell (per-seed final scores) and JaxMARL's runs, as recorded."""
+    table = json.loads((RESULTS / "parity-mpe-mappo-cpu.json").read_text())["tables"][0]
+    cells = table["cells_detail"]
+    peer = table["peer_runs"]
+    # Our cell's curve: the IQM over seeds of the min-max normalised score, back in returns.
+    efficiency = json.loads(
+        (RESULTS / "parity-mpe-mappo-cpu/budget-1.0/figures/sample_efficiency.json").read_text()
+    )
+    (low,), (high,) = efficiency["task_low"], efficiency["task_high"]  # one task
+    iqm = np.array(efficiency["iqm"]["mappo"]["point"]) * (high - low) + low
+    return {
+        "ours, suite settings before (5 seeds)": {
+            "env_steps": efficiency["steps"],
+            "episode_return_iqm": iqm.tolist(),
+            "final_return_per_seed": cells["mappo | jaxmarl:MPE_simple_spread_v3"][
+                "final_return_per_seed"
+            ],
+        },
+        "JaxMARL mappo_rnn_mpe.py (seeds 0-2)": {
+            "env_steps": peer[0]["env_steps"],
+            "episode_return": np.mean([r["episode_return"] for r in peer], axis=0).tolist(),
+            "final_return_per_seed": cells["jaxmarl:mappo | jaxmarl:MPE_simple_spread_v3"][
+                "final_return_per_seed"
+            ],
+        },
+    }
+
+
+def variant(run: Path) -> dict:
+    """One run's curve, final scores and the keys it adds to the suite's settings."""
+    rows = list(csv.DictReader((run / "metrics.csv").open()))
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    added = {k: config[k] for k, before in BEFORE.items() if config.get(k, before) != before}
+    returns = [float(r["episode_return"]) for r in rows]
+    tail = max(1, len(rows) // 10) if len(rows) == 50 else None
+    return {
+        "run": run.name,
+        "adds": added,  # what it changes of the settings the gap was measured with
+        "seed": int(rows[0]["seed"]),
+        "env_steps": [int(r["env_steps"]) for r in rows],
+        "episode_return": returns,
+        "eval_return": [float(r["eval_return"]) for r in rows],
+        "entropy": [float(r["entropy"]) for r in rows],
+        "finished": len(rows) == 50,
+        # The table's score: the training return over the last 10% of training.
+        "final_return": float(np.mean(returns[-tail:])) if tail else None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    variants = [variant(run) for run in args.runs]
+    base = recorded()
+    record = {"task": "jaxmarl:MPE_simple_spread_v3", "recorded": base, "variants": variants}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "mappo-trace-mpe-cpu.json").write_text(json.dumps(record, indent=1) + "\n")
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    peer = base["JaxMARL mappo_rnn_mpe.py (seeds 0-2)"]
+    ax.plot(np.array(peer["env_steps"]), peer["episode_return"], "k-", lw=2.5, label="JaxMARL")
+    ours = base["ours, suite settings before (5 seeds)"]
+    ax.plot(ours["env_steps"], ours["episode_return_iqm"], "k--", lw=1.5, label="ours before (IQM)")
+    for v in variants:
+        label = f"{v['run']} (seed {v['seed']})"
+        ax.plot(np.array(v["env_steps"]), v["episode_return"], lw=1.5, label=label)
+    ax.set_xlabel("environment steps")
+    ax.set_ylabel("training episodes' return")
+    ax.set_title("Recurrent MAPPO, simple_spread_v3: one JaxMARL setting at a time")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(args.out / "mappo-trace-mpe-cpu.png", dpi=110)
+    print(f"wrote {args.out / 'mappo-trace-mpe-cpu.json'} and .png")
+
+
+if __name__ == "__main__":
+    main()
