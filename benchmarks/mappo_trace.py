@@ -10,8 +10,8 @@ figure of the training return over steps.
 
     python benchmarks/mappo_trace.py RUN_DIR [RUN_DIR ...] [--out benchmarks/results]
 
-A run stopped early (its ``metrics.csv`` shorter than 50 logging steps) is
-recorded as far as it went.
+A run stopped early (no ``summary.json``) is recorded as far as its
+``metrics.csv`` went, with no final scores.
 """
 
 from __future__ import annotations
@@ -73,19 +73,26 @@ def variant(run: Path) -> dict:
     rows = list(csv.DictReader((run / "metrics.csv").open()))
     config = yaml.safe_load((run / "config.yaml").read_text())
     added = {k: config[k] for k, before in BEFORE.items() if config.get(k, before) != before}
-    returns = [float(r["episode_return"]) for r in rows]
-    tail = max(1, len(rows) // 10) if len(rows) == 50 else None
+    summary = run / "summary.json"
+    summary = json.loads(summary.read_text()) if summary.is_file() else None
+
+    def final(key: str) -> float | None:
+        """One seed's final score as the driver summarised it (None: stopped early)."""
+        return None if summary is None else summary[key][0]
+
     return {
         "run": run.name,
         "adds": added,  # what it changes of the settings the gap was measured with
         "seed": int(rows[0]["seed"]),
         "env_steps": [int(r["env_steps"]) for r in rows],
-        "episode_return": returns,
+        "episode_return": [float(r["episode_return"]) for r in rows],
         "eval_return": [float(r["eval_return"]) for r in rows],
         "entropy": [float(r["entropy"]) for r in rows],
-        "finished": len(rows) == 50,
+        "finished": summary is not None,
         # The table's score: the training return over the last 10% of training.
-        "final_return": float(np.mean(returns[-tail:])) if tail else None,
+        "final_return": final("final_return_per_seed"),
+        "final_greedy_return": final("final_eval_return_per_seed"),
+        "absolute_return": final("absolute_return_per_seed"),
     }
 
 

@@ -249,14 +249,14 @@ def test_post_gru_layers_sit_between_the_gru_and_the_head():
     """With ``post_gru_layers=1`` the actor and the V critic compute
     head(relu(W h' + b)), h' the GRU's new hidden state: checked against that
     composition from the parameters; with 0 the parameter trees are as before."""
-    from jaxmarl_core.networks.agents import GRUAgent
+    from jaxmarl_core.networks.agents import GRUAgent, with_agent_ids
     from jaxmarl_core.networks.layers import GRUCell
 
     env = jaxmarl_core.make_env("lbf-2s-8x8-2p-2f-coop")
     plain = ppo_setup(env, centralised=True, recurrent=True)
     post = ppo_setup(env, centralised=True, recurrent=True, post_gru_layers=1)
     obs = env.reset(jax.random.PRNGKey(0))[1].observation
-    x = jnp.concatenate([obs.agents_view, jnp.eye(env.num_agents)], axis=-1)  # agent ids
+    x = with_agent_ids(obs.agents_view)  # what the shared actor reads
     module = GRUAgent((16, 16), env.num_actions, 0.01, "relu", post=(16,))
     params = post.actor.init(jax.random.PRNGKey(1), obs.agents_view)
     assert jax.tree_util.tree_structure(params) == jax.tree_util.tree_structure(
