@@ -39,7 +39,7 @@ def test_a_run_loaded_from_the_cache_gives_the_same_metrics(tmp_path):
     stored = sorted(p.name for p in cache.iterdir())
     assert any(name.startswith("jit_chunk") for name in stored), stored
     _train(tmp_path / "again", str(cache))  # loads the compiled chunk
-    _train(tmp_path / "uncached", "false")
     assert sorted(p.name for p in cache.iterdir()) == stored  # nothing new was compiled
-    metrics = [(tmp_path / d / "metrics.csv").read_bytes() for d in ("first", "again", "uncached")]
-    assert metrics[0] == metrics[1] == metrics[2]
+    # The first run compiled every program itself (its cache was empty).
+    metrics = [(tmp_path / d / "metrics.csv").read_bytes() for d in ("first", "again")]
+    assert metrics[0] == metrics[1]

@@ -286,9 +286,24 @@ def test_post_gru_layers_sit_between_the_gru_and_the_head():
 # Smoke: every actor-critic algorithm with recurrent agents
 
 
-@pytest.mark.parametrize("algo", AC_ALGOS)
-@pytest.mark.parametrize("env", ["climbing", "lbf-2s-8x8-2p-2f-coop"])
-def test_recurrent_smoke(algo, env):
+# Every algorithm on climbing; on LBF (about 30 s of compiling each, most of it
+# Jumanji's reset and step) two in the default run: MAPPO (shared parameters, a
+# recurrent centralised critic, epochs of minibatches) and COMA (separate
+# parameters, its own feed-forward critic); the other five with ``-m slow``.
+LBF_DEFAULT = ("mappo", "coma")
+SMOKE_CASES = [("climbing", algo) for algo in AC_ALGOS] + [
+    pytest.param(
+        "lbf-2s-8x8-2p-2f-coop",
+        algo,
+        marks=() if algo in LBF_DEFAULT else pytest.mark.slow,
+        id=f"lbf-2s-8x8-2p-2f-coop-{algo}",
+    )
+    for algo in AC_ALGOS
+]
+
+
+@pytest.mark.parametrize(("env", "algo"), SMOKE_CASES)
+def test_recurrent_smoke(env, algo):
     """Tiny recurrent configs (separate parameters for the odd-numbered algorithms,
     and for pac by default): finite metrics, hidden states [B, N, H] in the state."""
     overrides = dict(

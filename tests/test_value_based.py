@@ -409,9 +409,9 @@ def test_qmix_mixer_init_scale_scales_the_hypernetwork_outputs_by_hand():
 def test_qmix_init_applies_mixer_init_scale():
     env = MatrixGame(jnp.eye(2), 1)
     config = jaxmarl_core.make_config("qmix", env=env)
-    algorithm = qmix.make(env, config)
-    plain = algorithm.init(KEY, {**config.hparams, "mixer_init_scale": jnp.float32(1.0)})
-    small = algorithm.init(KEY, {**config.hparams, "mixer_init_scale": jnp.float32(0.01)})
+    init = jax.jit(qmix.make(env, config).init)  # one program for both scales
+    plain = init(KEY, {**config.hparams, "mixer_init_scale": jnp.float32(1.0)})
+    small = init(KEY, {**config.hparams, "mixer_init_scale": jnp.float32(0.01)})
     expected = scale_qmix_outputs(plain.params["mixer"], 0.01)
     chex.assert_trees_all_close(small.params["mixer"], expected)
     chex.assert_trees_all_equal(small.params["agent"], plain.params["agent"])
