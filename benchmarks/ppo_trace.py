@@ -1,14 +1,16 @@
-"""Recurrent MAPPO on MPE ``simple_spread_v3`` at 1e7 steps: which of JaxMARL's
-settings closes our gap to its ``mappo_rnn_mpe.py``.
+"""IPPO and recurrent MAPPO on MPE ``simple_spread_v3`` at 1e7 steps: what each
+of JaxMARL's PPO settings does to our return beside its ``ippo_ff_mpe.py`` and
+``mappo_rnn_mpe.py``.
 
 Each variant is one ``jaxmarl-core train`` run (one seed) with the ``mpe``
-suite's MAPPO settings as they were when the gap was measured
-(``parity-mpe-mappo-cpu``), plus the keys that express one of JaxMARL's
-settings. This script gathers their ``metrics.csv`` beside the recorded 5-seed
-cell and JaxMARL's recorded seeds into ``mappo-trace-mpe-cpu.json`` and a
-figure of the training return over steps.
+suite's settings for the algorithm as they were before the suite took JaxMARL's
+PPO settings (the cells recorded in ``parity-mpe-cpu`` for IPPO and
+``parity-mpe-mappo-cpu`` for MAPPO), plus the keys that express one or more of
+JaxMARL's settings. This script gathers their ``metrics.csv`` beside the
+recorded 5-seed cell and JaxMARL's recorded seeds into
+``<algo>-trace-mpe-cpu.json`` and a figure of the training return over steps.
 
-    python benchmarks/mappo_trace.py RUN_DIR [RUN_DIR ...] [--out benchmarks/results]
+    python benchmarks/ppo_trace.py --algo mappo RUN_DIR [RUN_DIR ...] [--out benchmarks/results]
 
 A run stopped early (no ``summary.json``) is recorded as far as its
 ``metrics.csv`` went, with no final scores.
@@ -39,29 +41,38 @@ BEFORE = {
 }
 
 
-def recorded() -> dict[str, dict]:
+# Per algorithm: the record of the cell measured before (its table at budget 1.0).
+BEFORE_CELLS = {"ippo": "parity-mpe", "mappo": "parity-mpe-mappo"}
+OURS, PEER = "ours, suite settings before (5 seeds)", "JaxMARL's own trainer"
+
+
+def recorded(algo: str) -> dict[str, dict]:
     """Our 5-seed cell (per-seed final scores) and JaxMARL's runs, as recorded."""
-    table = json.loads((RESULTS / "parity-mpe-mappo-cpu.json").read_text())["tables"][0]
+    name = BEFORE_CELLS[algo]
+    tables = json.loads((RESULTS / f"{name}-cpu.json").read_text())["tables"]
+    table = next(t for t in tables if t["budget"] == 1.0)
     cells = table["cells_detail"]
-    peer = table["peer_runs"]
+    peer = [r for r in table["peer_runs"] if r["algo"] == f"jaxmarl:{algo}"]
     # Our cell's curve: the IQM over seeds of the min-max normalised score, back in returns.
     efficiency = json.loads(
-        (RESULTS / "parity-mpe-mappo-cpu/budget-1.0/figures/sample_efficiency.json").read_text()
+        (RESULTS / f"{name}-cpu/budget-1.0/figures/sample_efficiency.json").read_text()
     )
     (low,), (high,) = efficiency["task_low"], efficiency["task_high"]  # one task
-    iqm = np.array(efficiency["iqm"]["mappo"]["point"]) * (high - low) + low
+    iqm = np.array(efficiency["iqm"][algo]["point"]) * (high - low) + low
     return {
-        "ours, suite settings before (5 seeds)": {
+        OURS: {
             "env_steps": efficiency["steps"],
             "episode_return_iqm": iqm.tolist(),
-            "final_return_per_seed": cells["mappo | jaxmarl:MPE_simple_spread_v3"][
+            "final_return_per_seed": cells[f"{algo} | jaxmarl:MPE_simple_spread_v3"][
                 "final_return_per_seed"
             ],
         },
-        "JaxMARL mappo_rnn_mpe.py (seeds 0-2)": {
+        PEER: {
+            "script": peer[0]["script"],
+            "seeds": [r["seed"] for r in peer],
             "env_steps": peer[0]["env_steps"],
             "episode_return": np.mean([r["episode_return"] for r in peer], axis=0).tolist(),
-            "final_return_per_seed": cells["jaxmarl:mappo | jaxmarl:MPE_simple_spread_v3"][
+            "final_return_per_seed": cells[f"jaxmarl:{algo} | jaxmarl:MPE_simple_spread_v3"][
                 "final_return_per_seed"
             ],
         },
@@ -99,30 +110,39 @@ def variant(run: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--algo", choices=sorted(BEFORE_CELLS), default="mappo")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     variants = [variant(run) for run in args.runs]
-    base = recorded()
-    record = {"task": "jaxmarl:MPE_simple_spread_v3", "recorded": base, "variants": variants}
+    base = recorded(args.algo)
+    record = {
+        "algo": args.algo,
+        "task": "jaxmarl:MPE_simple_spread_v3",
+        "recorded": base,
+        "variants": variants,
+    }
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "mappo-trace-mpe-cpu.json").write_text(json.dumps(record, indent=1) + "\n")
+    stem = args.out / f"{args.algo}-trace-mpe-cpu"
+    stem.with_suffix(".json").write_text(json.dumps(record, indent=1) + "\n")
 
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    peer = base["JaxMARL mappo_rnn_mpe.py (seeds 0-2)"]
-    ax.plot(np.array(peer["env_steps"]), peer["episode_return"], "k-", lw=2.5, label="JaxMARL")
-    ours = base["ours, suite settings before (5 seeds)"]
+    peer = base[PEER]
+    seeds = f"seeds {min(peer['seeds'])}-{max(peer['seeds'])}"
+    label = f"JaxMARL's {Path(peer['script']).name} ({seeds})"
+    ax.plot(np.array(peer["env_steps"]), peer["episode_return"], "k-", lw=2.5, label=label)
+    ours = base[OURS]
     ax.plot(ours["env_steps"], ours["episode_return_iqm"], "k--", lw=1.5, label="ours before (IQM)")
     for v in variants:
         label = f"{v['run']} (seed {v['seed']})"
         ax.plot(np.array(v["env_steps"]), v["episode_return"], lw=1.5, label=label)
     ax.set_xlabel("environment steps")
     ax.set_ylabel("training episodes' return")
-    ax.set_title("Recurrent MAPPO, simple_spread_v3: one JaxMARL setting at a time")
+    ax.set_title(f"{args.algo.upper()}, simple_spread_v3: JaxMARL's settings one at a time")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(args.out / "mappo-trace-mpe-cpu.png", dpi=110)
-    print(f"wrote {args.out / 'mappo-trace-mpe-cpu.json'} and .png")
+    fig.savefig(stem.with_suffix(".png"), dpi=110)
+    print(f"wrote {stem}.json and .png")
 
 
 if __name__ == "__main__":
