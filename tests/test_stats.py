@@ -165,6 +165,25 @@ def test_performance_profile_is_the_fraction_of_runs_above_tau():
     assert band.high[-1] == 0.0
 
 
+def test_performance_profiles_equal_rliables_own_bit_for_bit():
+    """Our one-comparison score distribution inside rliable's bootstrap gives
+    rliable's default profile and intervals exactly, at the same random state."""
+    from rliable import library as rly
+
+    from jaxmarl_core.stats import _seeded_global_rng
+
+    rng = np.random.default_rng(1)
+    scores = {"x": rng.uniform(size=(5, 3)), "y": rng.uniform(size=(5, 3))}
+    taus = np.linspace(0.0, 1.0, 21)
+    with _seeded_global_rng(0):
+        points, intervals = rly.create_performance_profile(scores, taus, reps=REPS)
+    ours = performance_profiles(scores, taus, reps=REPS, seed=0)
+    for name in scores:
+        np.testing.assert_array_equal(ours[name].point, points[name])
+        np.testing.assert_array_equal(ours[name].low, intervals[name][0])
+        np.testing.assert_array_equal(ours[name].high, intervals[name][1])
+
+
 def test_sample_efficiency_is_the_iqm_at_each_point():
     factors = np.array([0.5, 1.0, 2.0])
     curves = A[..., None] * factors  # [4, 3, 3]; the IQM scales with the factor
