@@ -186,6 +186,29 @@ def test_next_values_step_only_where_episodes_end():
     assert not np.allclose(shifted, every, atol=1e-3)
 
 
+def test_one_step_episodes_step_every_next_observation_without_a_cond():
+    """A matrix game's episodes last one step, so every step is an end: the
+    capacity is all T * B steps and next_values steps them all, with no cond."""
+    t, b = 4, 3
+    assert targets.ends_capacity(t, b, episode_length=1) == t * b
+    assert targets.ends_capacity(t, b) == b + 2 == targets.ends_capacity(t, b, episode_length=25)
+    net = make_agent_net(N, (8, H), A, param_sharing=True, recurrent=False)
+    x = jax.random.normal(jax.random.PRNGKey(0), (t, b, N, D))
+    params = net.init(jax.random.PRNGKey(1), x[0, 0])
+    carries, q = net.unroll(params, net.initial_carry((b,)), x, jnp.ones((t, b), bool))
+    value_at = targets.stepped_values(net.step, params)
+    capacity = targets.ends_capacity(t, b, episode_length=1)
+    args = (carries, q, x + 1.0, jnp.ones((t, b), bool))
+
+    def call(*args):
+        return targets.next_values(value_at, *args, capacity)
+
+    primitives = {eqn.primitive.name for eqn in jax.make_jaxpr(call)(*args).jaxpr.eqns}
+    assert "cond" not in primitives
+    _, every = net.step(params, carries, x + 1.0, jnp.zeros((t, b), bool))
+    np.testing.assert_allclose(call(*args), every, rtol=1e-6)
+
+
 def test_qmix_mixes_every_step_of_a_sequence():
     """The mixer broadcasts over [T, B]: QMIX's loss equals a loop over steps."""
     net = make_agent_net(N, (8, H), A, param_sharing=True, recurrent=True)

@@ -324,7 +324,7 @@ def make_batch(
 
     # Inside an episode the next observation is the next step's, whose value is
     # already known: only episode ends and the rollout's last step need a step more.
-    capacity = ends_capacity(*rollout.first.shape)
+    capacity = ends_capacity(*rollout.first.shape, setup.venv.env.episode_length)
     next_value = next_values(value_at, carries, value, rollout.next_obs, rollout.first, capacity)
     reward = hparams["reward_scale"] * rollout.reward
 

@@ -519,7 +519,14 @@ def make_value_algorithm(
 
         def objective(params):
             inputs = loss_input(
-                agent_net, config.double_q, params, state.target_params, batch, config.burn_in, eps
+                agent_net,
+                config.double_q,
+                params,
+                state.target_params,
+                batch,
+                config.burn_in,
+                eps,
+                ends_capacity(*batch.first.shape, env.episode_length),
             )
             return loss(params, state.target_params, inputs, hparams, loss_key)
 

@@ -70,10 +70,14 @@ def q_learning_target(
     return td_target(r_t, discount_t, gamma, greedy_value(q_t_target, q_t_selector, mask_t))
 
 
-def ends_capacity(length: int, batch: int) -> int:
+def ends_capacity(length: int, batch: int, episode_length: int | None = None) -> int:
     """Steps of a [T, B] batch that :func:`next_values` steps once more without
     stepping them all: every sequence's last step, and an episode's end in one
-    step of eight of the rest (episodes of 8 steps or more on average)."""
+    step of eight of the rest (episodes of 8 steps or more on average). Where
+    every episode lasts one step (``episode_length`` 1: a matrix game) every
+    step is an end, and the capacity is all ``T * B`` steps (no ``cond``)."""
+    if episode_length == 1:
+        return length * batch
     return batch + math.ceil((length - 1) * batch / 8)
 
 
