@@ -187,7 +187,7 @@ def test_next_values_step_only_where_episodes_end():
 
 
 def test_one_step_episodes_step_every_next_observation_without_a_cond():
-    """A matrix game's episodes last one step, so every step is an end: the
+    """A one-shot game's episodes last one step, so every step is an end: the
     capacity is all T * B steps and next_values steps them all, with no cond."""
     t, b = 4, 3
     assert targets.ends_capacity(t, b, episode_length=1) == t * b

@@ -74,7 +74,7 @@ def ends_capacity(length: int, batch: int, episode_length: int | None = None) ->
     """Steps of a [T, B] batch that :func:`next_values` steps once more without
     stepping them all: every sequence's last step, and an episode's end in one
     step of eight of the rest (episodes of 8 steps or more on average). Where
-    every episode lasts one step (``episode_length`` 1: a matrix game) every
+    every episode lasts one step (``episode_length`` 1: a one-shot game) every
     step is an end, and the capacity is all ``T * B`` steps (no ``cond``)."""
     if episode_length == 1:
         return length * batch
