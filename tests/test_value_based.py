@@ -342,12 +342,16 @@ def random_mixer(key, n=3, s=4):
 
 
 def test_qmix_is_monotonic_in_every_utility():
-    for seed in range(5):
-        pkey, qkey, skey = jax.random.split(jax.random.PRNGKey(seed), 3)
+    @jax.jit  # one program for the five seeds
+    def utility_gradients(key):
+        pkey, qkey, skey = jax.random.split(key, 3)
         mixer, params = random_mixer(pkey)
         q = 5.0 * jax.random.normal(qkey, (64, 3))
         z = jax.random.normal(skey, (64, 4))
-        grads = jax.vmap(jax.grad(mixer.apply, argnums=1), in_axes=(None, 0, 0))(params, q, z)
+        return jax.vmap(jax.grad(mixer.apply, argnums=1), in_axes=(None, 0, 0))(params, q, z)
+
+    for seed in range(5):
+        grads = utility_gradients(jax.random.PRNGKey(seed))
         assert grads.shape == (64, 3)
         assert float(grads.min()) >= 0.0
 
