@@ -255,7 +255,7 @@ def test_post_gru_layers_sit_between_the_gru_and_the_head():
     env = jaxmarl_core.make_env("lbf-2s-8x8-2p-2f-coop")
     plain = ppo_setup(env, centralised=True, recurrent=True)
     post = ppo_setup(env, centralised=True, recurrent=True, post_gru_layers=1)
-    obs = env.reset(jax.random.PRNGKey(0))[1].observation
+    obs = jax.jit(env.reset)(jax.random.PRNGKey(0))[1].observation
     x = with_agent_ids(obs.agents_view)  # what the shared actor reads
     module = GRUAgent((16, 16), env.num_actions, 0.01, "relu", post=(16,))
     params = post.actor.init(jax.random.PRNGKey(1), obs.agents_view)
