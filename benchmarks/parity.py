@@ -7,6 +7,14 @@ and wall-clock, written where ``jaxmarl-core table`` reads them as extra rows.
     jaxmarl-core table mpe algos=ippo tasks=jaxmarl:MPE_simple_spread_v3 out=tables/mpe
     python benchmarks/parity.py --suite mpe --record tables/mpe   # into benchmarks/results
 
+    # A cell too long for one sitting, trained in seed groups and put together
+    # (on a CPU each seed is bit for bit what one run of all the seeds trains):
+    jaxmarl-core table mpe algos=mappo seeds=2 first_seed=0 out=tables/s01
+    jaxmarl-core table mpe algos=mappo seeds=3 first_seed=2 out=tables/s24
+    python benchmarks/parity.py --suite mpe --merge tables/mpe5 tables/s01 tables/s24
+    # A recorded table as a table directory again (to merge more seeds into it):
+    python benchmarks/parity.py --restore benchmarks/results/parity-mpe-cpu.json tables/mpe
+
     python benchmarks/parity.py --peer mava --repo /tmp/mava-src --commit 57c8e64 \\
         --suite mava --algos ippo,mappo --tasks lbf-2s-8x8-2p-2f-coop,rware-tiny-2ag \\
         --seeds 5 --budget 1.0 --out tables/mava --core 1
@@ -507,9 +515,10 @@ def commit_of(repo: str) -> str:
 def record_tables(tables: list[str], name: str, results: Path) -> Path:
     """Copies finished table directories' results into ``results``:
     ``parity-<name>-cpu.json`` (per table: its definition, statistics, every
-    cell's per-run scores, seeds, env steps and wall-clock, the machine),
-    ``parity-<name>-cpu/<budget>/`` (table.md, curves.png, figures/,
-    marl_eval.json)."""
+    cell's per-run scores, seeds, env steps and wall-clock, the peers' runs, the
+    machine), ``parity-<name>-cpu/<budget>/`` (table.md, curves.png, figures/,
+    marl_eval.json, and runs/: our cells' run files, which hold no checkpoints),
+    enough for :func:`restore_table` to make a table directory of it again."""
     import shutil
 
     report = {
@@ -530,7 +539,7 @@ def record_tables(tables: list[str], name: str, results: Path) -> Path:
         target = results / f"parity-{name}-cpu" / label
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        for item in ("table.md", "curves.png", "marl_eval.json", "figures"):
+        for item in ("table.md", "curves.png", "marl_eval.json", "figures", "runs"):
             source = table / item
             if source.is_dir():
                 shutil.copytree(source, target / item)
@@ -543,6 +552,29 @@ def record_tables(tables: list[str], name: str, results: Path) -> Path:
     path = results / f"parity-{name}-cpu.json"
     path.write_text(json.dumps(report, indent=1) + "\n")
     return path
+
+
+def restore_table(record: Path, out: Path, index: int = 0) -> Path:
+    """The table directory ``record`` (a ``parity-<name>-cpu.json``) was made
+    from, again at ``out``: its definition, our cells' run files (tables recorded
+    with them) and the peers' runs, so that more seeds can join it
+    (``--merge``) or a table run with the same arguments can finish it."""
+    import shutil
+
+    data = json.loads(record.read_text())["tables"][index]
+    if out.exists():
+        sys.exit(f"parity: {out} exists; --restore writes a new table directory")
+    runs = record.parent / data["files"] / "runs"
+    out.mkdir(parents=True)
+    if runs.is_dir():
+        shutil.copytree(runs, out / "runs")
+    for run in data["peer_runs"]:
+        path = seed_path(out, run["peer"], run["algo"].split(":", 1)[1], run["task"], run["seed"])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(run, indent=1) + "\n")
+    keys = ("table", "seeds", "first_seed", "budget", "budgets")
+    (out / "table.json").write_text(json.dumps({k: data[k] for k in keys}, indent=2) + "\n")
+    return out
 
 
 def main() -> None:
@@ -573,6 +605,18 @@ def main() -> None:
         metavar="TABLE_DIR",
         help="copy these finished tables' results into benchmarks/results (named --suite)",
     )
+    parser.add_argument(
+        "--merge",
+        nargs="+",
+        metavar="DIR",
+        help="OUT TABLE_DIR TABLE_DIR...: one table (--suite) of the tables' seeds together",
+    )
+    parser.add_argument(
+        "--restore",
+        nargs=2,
+        metavar=("RECORD_JSON", "OUT"),
+        help="a recorded table (benchmarks/results/parity-*.json) as a table directory again",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -581,6 +625,19 @@ def main() -> None:
         return
     if args.record:
         print(record_tables(args.record, args.suite, Path(__file__).parent / "results"))
+        return
+    if args.restore:
+        print(restore_table(Path(args.restore[0]), Path(args.restore[1])))
+        return
+    if args.merge:
+        from jaxmarl_core.config import ConfigError
+        from jaxmarl_core.tables import merge_tables
+
+        try:
+            merge_tables(args.suite, args.merge[1:], args.merge[0], progress=True)
+        except ConfigError as err:
+            sys.exit(f"parity: {err}")
+        print(args.merge[0])
         return
     if not args.out:
         sys.exit("parity: give --out, the table directory the peers' rows go into")

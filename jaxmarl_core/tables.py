@@ -29,6 +29,7 @@ deviation over seeds; and the same for the final greedy return.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -1027,6 +1028,139 @@ def run_table(
     if path is not None and is_writer():
         write_table_dir(path, table, definition)
     return table
+
+
+def merge_tables(
+    name: str | TableSpec,
+    sources: Sequence[str | Path],
+    out: str | Path,
+    progress: bool = False,
+    stream: TextIO = sys.stderr,
+) -> TableResult:
+    """One table from table directories that trained the same cells on other
+    seeds (one machine after another, or several at once), in a new ``out``.
+
+    The sources are tables ``name`` of one budget, with the same finished cells
+    and seed ranges that do not overlap and together make one range. Each cell
+    becomes one cell of all their seeds: every seed's rows of ``metrics.csv``
+    and the seconds each source spent, added up. A seed's run does not depend on
+    the others trained beside it, so this is the cell one run of all the seeds
+    would have trained (bit for bit on one CPU device). The peers' runs of
+    every source (``peers/``) come too. The table's statistics then cover all
+    the seeds (:func:`run_table` over ``out``, which has nothing left to train).
+
+    Raises:
+        ConfigError: one line, before anything is written, naming what does not
+            fit (another table or budget, overlapping or gapped seeds, other
+            finished cells, cells trained with other settings, an ``out`` that
+            exists).
+    """
+    from jaxmarl_core.driver import load_run
+    from jaxmarl_core.reports import read_run_metrics
+    from jaxmarl_core.train import make_algorithm, schedule
+
+    spec = name if isinstance(name, TableSpec) else _check_args(name, 1, 1.0, None)[0]
+    paths, path = [Path(s) for s in sources], Path(out)
+    if len(paths) < 2:
+        raise ConfigError("merge needs two or more table directories")
+    definitions = []
+    for p in paths:
+        if not (p / "table.json").is_file():
+            raise ConfigError(f"{str(p)!r} is not a table directory (no table.json)")
+        definitions.append(json.loads((p / "table.json").read_text()))
+    kept = ("table", "budget", "budgets")
+    for p, d in zip(paths, definitions, strict=True):
+        if d.get("table") != spec.name or {k: d.get(k) for k in kept} != {
+            k: definitions[0].get(k) for k in kept
+        }:
+            raise ConfigError(
+                f"{str(p)!r} holds table {d.get('table')!r} at budget {d.get('budget')!r}; "
+                f"merge takes tables {spec.name!r} of one budget "
+                f"({definitions[0].get('budget')!r} in {str(paths[0])!r})"
+            )
+    ranges = sorted(
+        (d["first_seed"], d["first_seed"] + d["seeds"], p)
+        for p, d in zip(paths, definitions, strict=True)
+    )
+    for (_, end, p), (start, _, q) in itertools.pairwise(ranges):
+        if start != end:
+            raise ConfigError(
+                f"the seeds of {str(p)!r} end at {end - 1} and those of {str(q)!r} start at "
+                f"{start}: merge takes seed ranges that neither overlap nor leave a gap"
+            )
+    finished = [
+        sorted(
+            (a.parent.name, a.name)
+            for a in (p / "runs").glob("*/*")
+            if (a / "summary.json").is_file()
+        )
+        for p in paths
+    ]
+    if not finished[0] or any(f != finished[0] for f in finished):
+        raise ConfigError(
+            "merge takes tables with the same finished cells: "
+            + "; ".join(
+                f"{str(p)!r}: {', '.join('/'.join(c) for c in f) or 'none'}"
+                for p, f in zip(paths, finished, strict=True)
+            )
+        )
+    if path.exists():
+        raise ConfigError(f"output directory {str(path)!r} exists; merge writes a new one")
+    first_seed, seeds = ranges[0][0], ranges[-1][1] - ranges[0][0]
+    order = [paths.index(p) for *_, p in ranges]
+    merged = []
+    for algo, game in finished[0]:
+        runs = [load_run(paths[i] / "runs" / algo / game) for i in order]
+        if any(r[0].to_dict() != runs[0][0].to_dict() for r in runs):
+            raise ConfigError(
+                f"the cell {algo}/{game} was trained with other settings in the sources"
+            )
+        parts = [read_run_metrics(paths[i] / "runs" / algo / game)[1] for i in order]
+        summaries = [
+            json.loads((paths[i] / "runs" / algo / game / "summary.json").read_text())
+            for i in order
+        ]
+        metrics = {k: np.concatenate([m[k] for m in parts]) for k in parts[0] if k != "seed"}
+        timing = {
+            k: sum(s[k] for s in summaries)
+            for k in ("train_seconds", "compile_seconds", "wall_seconds", "sessions")
+        }
+        merged.append(
+            (runs[0][0], metrics, timing, tuple(summaries[0].get("program_games", [game])))
+        )
+    peers: dict[Path, Path] = {}  # where in out -> the source's record
+    for p in paths:
+        for record in sorted((p / "peers").glob("*/*/seed_*.json")):
+            where = record.relative_to(p)
+            if where in peers and peers[where].read_bytes() != record.read_bytes():
+                raise ConfigError(
+                    f"{str(record)!r} differs from {str(peers[where])!r}, the same seed's run"
+                )
+            peers[where] = record
+    # Everything checked: write.
+    path.mkdir(parents=True)
+    definition = _definition(spec, seeds, first_seed, definitions[0]["budget"])
+    (path / "table.json").write_text(json.dumps(definition, indent=2) + "\n")
+    for config, metrics, timing, program in merged:
+        cell = _cell(config.algo, config.env_name, metrics, timing["wall_seconds"])
+        sched = schedule(config, make_algorithm(config)[1])
+        _write_cell(path, config, cell, metrics, seeds, first_seed, sched, timing, program)
+    for where, record in peers.items():
+        (path / where).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(record, path / where)
+    algos = sorted({a for a, _ in finished[0]}, key=list_algos().index)
+    games = [g for g in spec.games if any(g == c[1] for c in finished[0])]
+    return run_table(
+        spec,
+        seeds,
+        definitions[0]["budget"],
+        algos,
+        path,
+        first_seed,
+        progress=progress,
+        stream=stream,
+        tasks=games,
+    )
 
 
 # ---------------------------------------------------------------------------

@@ -486,6 +486,77 @@ def test_a_table_stopped_in_the_middle_of_a_program_resumes_from_its_checkpoint(
         np.testing.assert_array_equal(read_cell(out, "ia2c", game).curve, one.curve)
 
 
+def test_tables_of_other_seeds_merge_into_one_table_of_all_their_seeds(
+    with_peers, fewer_resamples, tmp_path
+):
+    """Seeds 0-1 (the peers' runs beside them) and seed 2, trained apart, make
+    one 3-seed table: each cell holds both sources' runs, seed by seed, and the
+    time both spent; the statistics cover the three seeds."""
+    first, _ = with_peers
+    later = tmp_path / "later"
+    run_table(SUITE, seeds=1, first_seed=2, algos=["ia2c"], out=later)
+    out = tmp_path / "merged"
+    merged = tables.merge_tables(SUITE, [later, first], out)
+    definition = json.loads((out / "table.json").read_text())
+    assert (definition["seeds"], definition["first_seed"]) == (3, 0)
+    assert merged.skipped == [("ia2c", game) for game in SUITE.games]  # nothing trained
+    for game in SUITE.games:
+        cell, a, b = (
+            merged.cells[("ia2c", game)],
+            read_cell(first, "ia2c", game),
+            read_cell(later, "ia2c", game),
+        )
+        np.testing.assert_array_equal(cell.curve, np.concatenate([a.curve, b.curve]))
+        np.testing.assert_array_equal(
+            cell.train_curve, np.concatenate([a.train_curve, b.train_curve])
+        )
+        np.testing.assert_array_equal(
+            cell.absolute_per_seed, np.concatenate([a.absolute_per_seed, b.absolute_per_seed])
+        )
+        assert cell.wall_seconds == pytest.approx(a.wall_seconds + b.wall_seconds)
+        summary = json.loads((out / "runs" / "ia2c" / game / "summary.json").read_text())
+        assert (summary["seeds"], summary["first_seed"]) == (3, 0)
+        assert merged.statistics["per_task"]["ia2c"][game][0] == pytest.approx(
+            np.mean(cell.final_train_per_seed)
+        )
+        assert (PEER, game) in merged.cells
+    rows = (out / "runs" / "ia2c" / "climbing" / "metrics.csv").read_text().splitlines()[1:]
+    assert sorted({int(r.split(",")[0]) for r in rows}) == [0, 1, 2]
+
+    # Nothing is written where the sources do not fit together.
+    cases = [
+        ([first, first], "neither overlap nor leave a gap"),
+        ([first], "two or more table directories"),
+        ([first, tmp_path / "none"], "is not a table directory"),
+    ]
+    for sources, message in cases:
+        with pytest.raises(ConfigError, match=message):
+            tables.merge_tables(SUITE, sources, tmp_path / "refused")
+        assert not (tmp_path / "refused").exists()
+    with pytest.raises(ConfigError, match="exists; merge writes a new one"):
+        tables.merge_tables(SUITE, [later, first], out)
+
+
+def test_a_recorded_table_is_restored_as_the_table_directory_it_came_from(
+    with_peers, fewer_resamples, tmp_path
+):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import parity
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    first, table = with_peers
+    results = tmp_path / "results"
+    results.mkdir()
+    record = parity.record_tables([str(first)], "tiny", results)
+    restored = parity.restore_table(record, tmp_path / "restored")
+    again = run_table(SUITE, seeds=2, algos=["ia2c"], out=restored)
+    assert again.skipped == [("ia2c", game) for game in SUITE.games]  # nothing trained
+    assert set(again.cells) == set(table.cells)
+    for key, cell in table.cells.items():
+        np.testing.assert_allclose(again.cells[key].curve, cell.curve, rtol=1e-5)
+
+
 # ---------------------------------------------------------------------------
 # benchmarks/parity.py
 
