@@ -561,9 +561,12 @@ def restore_table(record: Path, out: Path, index: int = 0) -> Path:
     (``--merge``) or a table run with the same arguments can finish it."""
     import shutil
 
-    data = json.loads(record.read_text())["tables"][index]
     if out.exists():
         sys.exit(f"parity: {out} exists; --restore writes a new table directory")
+    try:
+        data = json.loads(record.read_text())["tables"][index]
+    except (OSError, ValueError, KeyError, IndexError) as err:
+        sys.exit(f"parity: {record} is not a parity record ({type(err).__name__}: {err})")
     runs = record.parent / data["files"] / "runs"
     out.mkdir(parents=True)
     if runs.is_dir():

@@ -614,6 +614,28 @@ def test_parity_bad_input_is_one_line_and_leaves_out_alone(tmp_path):
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
+def test_parity_merge_and_restore_refuse_in_one_line_and_write_nothing(tmp_path):
+    done = _parity("--suite", "mpe", "--merge", str(tmp_path / "o"), str(tmp_path))
+    assert done.returncode != 0
+    assert done.stderr.strip() == "parity: merge needs two or more table directories"
+    done = _parity("--suite", "mpe", "--merge", str(tmp_path / "o"), str(tmp_path), str(tmp_path))
+    assert (
+        done.stderr.strip() == f"parity: {str(tmp_path)!r} is not a table directory (no table.json)"
+    )
+    (tmp_path / "out").mkdir()
+    done = _parity("--restore", str(tmp_path / "r.json"), str(tmp_path / "out"))
+    assert done.returncode != 0
+    assert (
+        done.stderr.strip()
+        == f"parity: {tmp_path / 'out'} exists; --restore writes a new table directory"
+    )
+    done = _parity("--restore", str(tmp_path / "r.json"), str(tmp_path / "new"))
+    assert done.returncode != 0 and done.stderr.strip().startswith(
+        f"parity: {tmp_path / 'r.json'} is not a parity record (FileNotFoundError"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
 def test_parity_needs_out_and_a_known_suite(tmp_path):
     done = _parity("--repo", str(tmp_path))
     assert done.returncode != 0 and done.stderr.strip() == (
