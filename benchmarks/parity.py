@@ -516,9 +516,10 @@ def record_tables(tables: list[str], name: str, results: Path) -> Path:
     """Copies finished table directories' results into ``results``:
     ``parity-<name>-cpu.json`` (per table: its definition, statistics, every
     cell's per-run scores, seeds, env steps and wall-clock, the peers' runs, the
-    machine), ``parity-<name>-cpu/<budget>/`` (table.md, curves.png, figures/,
-    marl_eval.json, and runs/: our cells' run files, which hold no checkpoints),
-    enough for :func:`restore_table` to make a table directory of it again."""
+    machine, and our cells' run files: config.yaml, run.json, metrics.csv,
+    summary.json, no checkpoints), ``parity-<name>-cpu/<budget>/`` (table.md,
+    curves.png, figures/, marl_eval.json); enough for :func:`restore_table` to
+    make a table directory of it again."""
     import shutil
 
     report = {
@@ -539,7 +540,7 @@ def record_tables(tables: list[str], name: str, results: Path) -> Path:
         target = results / f"parity-{name}-cpu" / label
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-        for item in ("table.md", "curves.png", "marl_eval.json", "figures", "runs"):
+        for item in ("table.md", "curves.png", "marl_eval.json", "figures"):
             source = table / item
             if source.is_dir():
                 shutil.copytree(source, target / item)
@@ -547,6 +548,14 @@ def record_tables(tables: list[str], name: str, results: Path) -> Path:
                 shutil.copy2(source, target / item)
         peers = sorted((table / "peers").glob("*/*/seed_*.json"))
         data["peer_runs"] = [json.loads(p.read_text()) for p in peers]
+        # Our cells' run files as text (task names hold ':', no name for a file).
+        data["run_files"] = {
+            f"{cell.parent.name}/{cell.name}": {
+                f.name: f.read_text() for f in sorted(cell.iterdir()) if f.is_file()
+            }
+            for cell in sorted((table / "runs").glob("*/*"))
+            if (cell / "summary.json").is_file()
+        }
         data["files"] = str(target.relative_to(results))
         report["tables"].append(data)
     path = results / f"parity-{name}-cpu.json"
@@ -559,18 +568,17 @@ def restore_table(record: Path, out: Path, index: int = 0) -> Path:
     from, again at ``out``: its definition, our cells' run files (tables recorded
     with them) and the peers' runs, so that more seeds can join it
     (``--merge``) or a table run with the same arguments can finish it."""
-    import shutil
-
     if out.exists():
         sys.exit(f"parity: {out} exists; --restore writes a new table directory")
     try:
         data = json.loads(record.read_text())["tables"][index]
     except (OSError, ValueError, KeyError, IndexError) as err:
         sys.exit(f"parity: {record} is not a parity record ({type(err).__name__}: {err})")
-    runs = record.parent / data["files"] / "runs"
     out.mkdir(parents=True)
-    if runs.is_dir():
-        shutil.copytree(runs, out / "runs")
+    for cell, files in data.get("run_files", {}).items():  # older records have none
+        (out / "runs" / cell).mkdir(parents=True)
+        for name, text in files.items():
+            (out / "runs" / cell / name).write_text(text)
     for run in data["peer_runs"]:
         path = seed_path(out, run["peer"], run["algo"].split(":", 1)[1], run["task"], run["seed"])
         path.parent.mkdir(parents=True, exist_ok=True)
