@@ -1107,26 +1107,23 @@ def merge_tables(
     if path.exists():
         raise ConfigError(f"output directory {str(path)!r} exists; merge writes a new one")
     first_seed, seeds = ranges[0][0], ranges[-1][1] - ranges[0][0]
-    order = [paths.index(p) for *_, p in ranges]
     merged = []
     for algo, game in finished[0]:
-        runs = [load_run(paths[i] / "runs" / algo / game) for i in order]
-        if any(r[0].to_dict() != runs[0][0].to_dict() for r in runs):
+        cells = [p / "runs" / algo / game for *_, p in ranges]  # in seed order
+        configs = [load_run(c)[0] for c in cells]
+        if any(c.to_dict() != configs[0].to_dict() for c in configs):
             raise ConfigError(
                 f"the cell {algo}/{game} was trained with other settings in the sources"
             )
-        parts = [read_run_metrics(paths[i] / "runs" / algo / game)[1] for i in order]
-        summaries = [
-            json.loads((paths[i] / "runs" / algo / game / "summary.json").read_text())
-            for i in order
-        ]
+        parts = [read_run_metrics(c)[1] for c in cells]
+        summaries = [json.loads((c / "summary.json").read_text()) for c in cells]
         metrics = {k: np.concatenate([m[k] for m in parts]) for k in parts[0] if k != "seed"}
         timing = {
             k: sum(s[k] for s in summaries)
             for k in ("train_seconds", "compile_seconds", "wall_seconds", "sessions")
         }
         merged.append(
-            (runs[0][0], metrics, timing, tuple(summaries[0].get("program_games", [game])))
+            (configs[0], metrics, timing, tuple(summaries[0].get("program_games", [game])))
         )
     peers: dict[Path, Path] = {}  # where in out -> the source's record
     for p in paths:
