@@ -180,7 +180,12 @@ COMMON_PARAMS: dict[str, Param] = {
     "rollout_length": Param(1, int, "steps per environment between updates", low=1),
     "hidden_size": Param(64, int, "width of the hidden layers", low=1),
     "num_layers": Param(2, int, "hidden layers of each MLP", low=1),
-    "param_sharing": Param(True, bool, "one parameter set for all agents, with an agent-id input"),
+    "param_sharing": Param(
+        True, bool, "one parameter set for all agents (with an agent-id input: obs_agent_id)"
+    ),
+    "obs_agent_id": Param(
+        True, bool, "with param_sharing, agents and critics read a one-hot agent id"
+    ),
     "activation": Param(
         "relu",
         str,

@@ -18,6 +18,7 @@ import jaxmarl_core
 from jaxmarl_core.algos import actor_critic, ia2c, ippo, ireinforce, maa2c, mappo
 from jaxmarl_core.config import ConfigError
 from jaxmarl_core.core.policies import greedy, masked_categorical, sample_with_log_prob
+from jaxmarl_core.networks.agents import make_agent_net
 from jaxmarl_core.networks.critics import centralised_input, local_input, make_value_critic
 from jaxmarl_core.train import make_algorithm, seed_keys
 from jaxmarl_core.types import MultiAgentObservation
@@ -199,6 +200,32 @@ def test_algorithms_pick_their_critic():
         kernel = state.params.critic["params"]["Dense_0"]["kernel"]
         expected = obs_dim + (state_dim if centralised else 0) + env.num_agents
         assert kernel.shape[0] == expected, algo
+
+
+@pytest.mark.parametrize("recurrent", [False, True])
+def test_obs_agent_id_false_drops_the_id(recurrent):
+    """A shared network without agent ids gives agents with equal inputs equal
+    outputs; with ids (the default) they differ. MAPPO's actor and critic read N
+    fewer inputs without them."""
+    x = jnp.ones((3, 4))  # three agents, the same observation
+    for agent_ids in (True, False):
+        net = make_agent_net(3, (8,), 2, True, recurrent, agent_ids=agent_ids)
+        params = net.init(jax.random.PRNGKey(0), x)
+        _, out = net.step(params, net.initial_carry(), x, jnp.zeros((), bool))
+        assert out.shape == (3, 2)
+        assert np.allclose(out[0], out[1]) == (not agent_ids)
+    env = jaxmarl_core.make_env("lbf-8x8-2p-2f-coop")
+    obs_dim = env.observation_spec.agents_view.shape[-1]
+    state_dim = env.observation_spec.global_state.shape[-1]
+    for agent_ids in (True, False):
+        config = jaxmarl_core.make_config(
+            "mappo", env="lbf-8x8-2p-2f-coop", num_envs=2, obs_agent_id=agent_ids
+        )
+        _, algorithm = make_algorithm(config)
+        params = jax.eval_shape(algorithm.init, jax.random.PRNGKey(0), config.hparams).params
+        ids = env.num_agents if agent_ids else 0
+        assert params.actor["params"]["Dense_0"]["kernel"].shape[0] == obs_dim + ids
+        assert params.critic["params"]["Dense_0"]["kernel"].shape[0] == obs_dim + state_dim + ids
 
 
 # ---------------------------------------------------------------------------

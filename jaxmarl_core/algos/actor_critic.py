@@ -527,6 +527,7 @@ def state_value_critic(
         config.recurrent,
         config.activation,
         post_gru=post_gru_sizes(config),
+        agent_ids=config.obs_agent_id,
     )
     return StateValueCritic(net, estimator)
 
@@ -610,6 +611,7 @@ def make_setup(
         out_scale=0.01,
         activation=config.activation,
         post_gru=post_gru_sizes(config),
+        agent_ids=config.obs_agent_id,
     )
     return Setup(
         config=config,

@@ -70,7 +70,12 @@ def loss(
 def make(env: Environment, config: Config) -> Algorithm:
     hidden = actor_critic.hidden_sizes(config)
     net = make_action_value_critic(
-        env.num_agents, env.num_actions, hidden, config.param_sharing, config.activation
+        env.num_agents,
+        env.num_actions,
+        hidden,
+        config.param_sharing,
+        config.activation,
+        agent_ids=config.obs_agent_id,
     )
     critic = actor_critic.QCritic(net, net.q_values, env.num_agents, config.n_steps)
     return actor_critic.make_actor_critic(env, config, loss, critic)

@@ -60,7 +60,9 @@ from jaxmarl_core.types import Algorithm, HParams
 PARAMS: dict[str, Param] = {
     **actor_critic.PARAMS,
     "lr": lr_param(3e-4),
-    "param_sharing": Param(False, bool, "one parameter set for all agents, with an agent-id input"),
+    "param_sharing": Param(
+        False, bool, "one parameter set for all agents (with an agent-id input: obs_agent_id)"
+    ),
     "ent_coef": Param(
         20.0, float, "entropy coefficient at the start of training", low=0.0, traced=True
     ),
@@ -201,7 +203,12 @@ def make(env: Environment, config: Config) -> Algorithm:
     check_joint_actions(env.num_agents, env.num_actions, config.max_joint_actions)
     hidden = actor_critic.hidden_sizes(config)
     net = make_action_value_critic(
-        env.num_agents, env.num_actions, hidden, config.param_sharing, config.activation
+        env.num_agents,
+        env.num_actions,
+        hidden,
+        config.param_sharing,
+        config.activation,
+        agent_ids=config.obs_agent_id,
     )
 
     def q_plus(params, obs, action):

@@ -426,6 +426,7 @@ def make_pqn(
         config.recurrent,
         activation=config.activation,
         norm=config.norm,
+        agent_ids=config.obs_agent_id,
     )
     venv = VecEnv(env, config.num_envs)
     setup = Setup(

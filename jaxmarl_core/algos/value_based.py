@@ -249,6 +249,7 @@ def make_agent_net(env: Environment, config: Config) -> AgentNet:
         config.param_sharing,
         config.recurrent,
         activation=config.activation,
+        agent_ids=config.obs_agent_id,
     )
 
 

@@ -77,11 +77,14 @@ class MultiAgentNet(NamedTuple):
     apply: Any
 
 
-def multi_agent(module: nn.Module, num_agents: int, param_sharing: bool) -> MultiAgentNet:
-    """Wraps ``module`` (input float32[..., D]) for inputs float32[..., N, D]."""
+def multi_agent(
+    module: nn.Module, num_agents: int, param_sharing: bool, agent_ids: bool = True
+) -> MultiAgentNet:
+    """Wraps ``module`` (input float32[..., D]) for inputs float32[..., N, D]; a
+    shared module reads a one-hot agent id after the input when ``agent_ids``."""
 
     def prepare(x):
-        return with_agent_ids(x) if param_sharing else x
+        return with_agent_ids(x) if param_sharing and agent_ids else x
 
     if param_sharing:
 
@@ -176,6 +179,7 @@ def make_agent_net(
     activation: str = "relu",
     norm: str = "none",
     post_gru: Sequence[int] = (),
+    agent_ids: bool = True,
 ) -> AgentNet:
     """An MLP (``recurrent=False``) or a :class:`GRUAgent` for every agent.
 
@@ -183,17 +187,19 @@ def make_agent_net(
         num_agents: N.
         hidden: hidden widths (the GRU's is the last).
         out: output width O per agent.
-        param_sharing: one parameter set with a one-hot agent id, or one per agent.
+        param_sharing: one parameter set for all agents, or one per agent.
         recurrent: GRU agents with a hidden state per environment and agent.
         out_scale: orthogonal-init scale of the last layer.
         activation: of the hidden layers (the encoder's for a GRU), a key of ``ACTIVATIONS``.
         norm: after each hidden layer's product (the encoder's for a GRU), one of ``NORMS``.
         post_gru: widths of a GRU agent's hidden layers between the GRU and the
             output layer (ignored by an MLP, whose hidden layers are ``hidden``).
+        agent_ids: a shared parameter set reads a one-hot agent id after each
+            agent's input (EPyMARL's ``obs_agent_id``).
     """
     if not recurrent:
         mlp = MLP(tuple(hidden), out, out_scale, activation, norm)
-        net = multi_agent(mlp, num_agents, param_sharing)
+        net = multi_agent(mlp, num_agents, param_sharing, agent_ids)
 
         def ff_carry(batch_shape: tuple[int, ...] = ()) -> chex.Array:
             return jnp.zeros(tuple(batch_shape) + (num_agents, 0), jnp.float32)
@@ -211,7 +217,7 @@ def make_agent_net(
     width = hidden[-1]
 
     def prepare(x):
-        return with_agent_ids(x) if param_sharing else x
+        return with_agent_ids(x) if param_sharing and agent_ids else x
 
     def initial_carry(batch_shape: tuple[int, ...] = ()) -> chex.Array:
         return jnp.zeros(tuple(batch_shape) + (num_agents, width), jnp.float32)

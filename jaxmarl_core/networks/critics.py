@@ -79,21 +79,30 @@ def make_value_critic(
     recurrent: bool = False,
     activation: str = "relu",
     post_gru: Sequence[int] = (),
+    agent_ids: bool = True,
 ) -> ValueCritic:
     """V(h_i) (``centralised=False``) or V(h_i, z) (``centralised=True``) for every agent.
 
     Args:
         num_agents: N.
         hidden: hidden widths (the GRU's is the last).
-        param_sharing: one parameter set with a one-hot agent id, or one per agent.
+        param_sharing: one parameter set for all agents, or one per agent.
         centralised: condition on the global state z as well.
         recurrent: a GRU with a hidden state per environment and agent.
         activation: of the hidden layers, ``relu`` or ``tanh``.
         post_gru: a recurrent critic's hidden layers after the GRU.
+        agent_ids: a shared parameter set reads a one-hot agent id.
     """
     inputs = centralised_input if centralised else local_input
     net = make_agent_net(
-        num_agents, hidden, 1, param_sharing, recurrent, activation=activation, post_gru=post_gru
+        num_agents,
+        hidden,
+        1,
+        param_sharing,
+        recurrent,
+        activation=activation,
+        post_gru=post_gru,
+        agent_ids=agent_ids,
     )
 
     def init(key: chex.PRNGKey, obs: MultiAgentObservation) -> Any:

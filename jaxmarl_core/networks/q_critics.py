@@ -84,17 +84,19 @@ def make_action_value_critic(
     hidden: Sequence[int],
     param_sharing: bool,
     activation: str = "relu",
+    agent_ids: bool = True,
 ) -> ActionValueCritic:
     """Q(h_i, z, ⟨·, a_-i⟩) for every agent: an MLP with |A| outputs.
 
     Args:
         num_agents: N. num_actions: |A|.
         hidden: widths of the hidden layers.
-        param_sharing: one parameter set with a one-hot agent id, or one per agent.
+        param_sharing: one parameter set for all agents, or one per agent.
         activation: of the hidden layers, ``relu`` or ``tanh``.
+        agent_ids: a shared parameter set reads a one-hot agent id.
     """
     mlp = MLP(hidden=tuple(hidden), out=num_actions, activation=activation)
-    net = multi_agent(mlp, num_agents, param_sharing)
+    net = multi_agent(mlp, num_agents, param_sharing, agent_ids)
 
     def init(key: chex.PRNGKey, obs: MultiAgentObservation, action: chex.Array) -> Any:
         return net.init(key, action_value_input(obs, action, num_actions))
