@@ -59,7 +59,7 @@ from jaxmarl_core.core.policies import greedy, masked_categorical, sample_with_l
 from jaxmarl_core.envs.wrappers import Finished, VecEnv, VecEnvState
 from jaxmarl_core.networks.agents import AgentNet, make_agent_net
 from jaxmarl_core.networks.critics import ValueCritic, make_value_critic
-from jaxmarl_core.networks.q_critics import ActionValueCritic
+from jaxmarl_core.networks.q_critics import ActionValueCritic, make_action_value_critic
 from jaxmarl_core.types import Algorithm, HParams, Metrics, MultiAgentObservation
 
 # Keys every actor-critic algorithm accepts (EPyMARL's on-policy defaults:
@@ -530,6 +530,18 @@ def state_value_critic(
         agent_ids=config.obs_agent_id,
     )
     return StateValueCritic(net, estimator)
+
+
+def action_value_critic(env: Environment, config: Config) -> ActionValueCritic:
+    """Q(h_i, z, ⟨·, a_-i⟩) of COMA and Pareto-AC, an MLP of ``hidden_sizes(config)``."""
+    return make_action_value_critic(
+        env.num_agents,
+        env.num_actions,
+        hidden_sizes(config),
+        config.param_sharing,
+        config.activation,
+        agent_ids=config.obs_agent_id,
+    )
 
 
 def validate_minibatches(values: dict) -> None:

@@ -24,7 +24,6 @@ from jumanji.env import Environment
 
 from jaxmarl_core.algos import actor_critic
 from jaxmarl_core.config import Config, Param, lr_param
-from jaxmarl_core.networks.q_critics import make_action_value_critic
 from jaxmarl_core.types import Algorithm, HParams
 
 # EPyMARL's COMA: lr 3e-4, 10-step critic targets, entropy 0.001, 10 parallel
@@ -68,14 +67,6 @@ def loss(
 
 
 def make(env: Environment, config: Config) -> Algorithm:
-    hidden = actor_critic.hidden_sizes(config)
-    net = make_action_value_critic(
-        env.num_agents,
-        env.num_actions,
-        hidden,
-        config.param_sharing,
-        config.activation,
-        agent_ids=config.obs_agent_id,
-    )
+    net = actor_critic.action_value_critic(env, config)
     critic = actor_critic.QCritic(net, net.q_values, env.num_agents, config.n_steps)
     return actor_critic.make_actor_critic(env, config, loss, critic)

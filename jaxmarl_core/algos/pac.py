@@ -52,7 +52,7 @@ from jumanji.env import Environment
 
 from jaxmarl_core.algos import actor_critic, coma
 from jaxmarl_core.config import Config, ConfigError, Param, lr_param
-from jaxmarl_core.networks.q_critics import make_action_value_critic, others_joint_actions
+from jaxmarl_core.networks.q_critics import others_joint_actions
 from jaxmarl_core.types import Algorithm, HParams
 
 # The published Pareto-AC config: lr 3e-4, entropy coefficient annealed from 20
@@ -201,15 +201,7 @@ def check_joint_actions(num_agents: int, num_actions: int, limit: int) -> int:
 
 def make(env: Environment, config: Config) -> Algorithm:
     check_joint_actions(env.num_agents, env.num_actions, config.max_joint_actions)
-    hidden = actor_critic.hidden_sizes(config)
-    net = make_action_value_critic(
-        env.num_agents,
-        env.num_actions,
-        hidden,
-        config.param_sharing,
-        config.activation,
-        agent_ids=config.obs_agent_id,
-    )
+    net = actor_critic.action_value_critic(env, config)
 
     def q_plus(params, obs, action):
         if config.joint_pareto:
