@@ -76,9 +76,9 @@ def base_config(table: dict, algo: str) -> dict | None:
     return None if files is None else full_config(yaml.safe_load(files["config.yaml"]))
 
 
-def recorded(algo: str, name: str) -> dict[str, dict]:
-    """Our recorded cell (per-seed final scores) and JaxMARL's runs."""
-    table = base_table(name)
+def recorded(algo: str, name: str, table: dict) -> dict[str, dict]:
+    """Our recorded cell (per-seed final scores) and JaxMARL's runs, from ``table``
+    (the record ``name``'s table at budget 1.0)."""
     cells = table["cells_detail"]
     peer = [r for r in table["peer_runs"] if r["algo"] == f"jaxmarl:{algo}"]
     # Our cell's curve: the IQM over seeds of the min-max normalised score, back in returns.
@@ -148,11 +148,11 @@ def main() -> None:
     name = args.base or BEFORE_CELLS[args.algo]
     if not (RESULTS / f"{name}-cpu.json").is_file():
         parser.error(f"no record {name}-cpu.json in {RESULTS}")
-    config = base_config(base_table(name), args.algo)
+    table = base_table(name)
+    config = base_config(table, args.algo)
     variants = [variant(run, config) for run in args.runs]
-    base = recorded(args.algo, name)
-    record = {"algo": args.algo, "task": TASK, "base": name, "recorded": base}
-    record["variants"] = variants
+    base = recorded(args.algo, name, table)
+    record = {"algo": args.algo, "task": TASK, "base": name, "recorded": base, "variants": variants}
     args.out.mkdir(parents=True, exist_ok=True)
     suffix = "mpe" if name == BEFORE_CELLS[args.algo] else name.removeprefix("parity-")
     stem = args.out / f"{args.algo}-trace-{suffix}-cpu"

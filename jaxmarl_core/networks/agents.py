@@ -66,6 +66,12 @@ def with_agent_ids(x: chex.Array) -> chex.Array:
     return jnp.concatenate([x, ids], axis=-1)
 
 
+def agent_input(param_sharing: bool, agent_ids: bool):
+    """What a network of every agent reads of x float32[..., N, D]: x with a
+    one-hot agent id appended (shared parameters with ``agent_ids``), else x."""
+    return with_agent_ids if param_sharing and agent_ids else lambda x: x
+
+
 class MultiAgentNet(NamedTuple):
     """A Flax module applied to every agent, shared or with separate parameters.
 
@@ -82,9 +88,7 @@ def multi_agent(
 ) -> MultiAgentNet:
     """Wraps ``module`` (input float32[..., D]) for inputs float32[..., N, D]; a
     shared module reads a one-hot agent id after the input when ``agent_ids``."""
-
-    def prepare(x):
-        return with_agent_ids(x) if param_sharing and agent_ids else x
+    prepare = agent_input(param_sharing, agent_ids)
 
     if param_sharing:
 
@@ -215,9 +219,7 @@ def make_agent_net(
 
     module = GRUAgent(tuple(hidden), out, out_scale, activation, norm, tuple(post_gru))
     width = hidden[-1]
-
-    def prepare(x):
-        return with_agent_ids(x) if param_sharing and agent_ids else x
+    prepare = agent_input(param_sharing, agent_ids)
 
     def initial_carry(batch_shape: tuple[int, ...] = ()) -> chex.Array:
         return jnp.zeros(tuple(batch_shape) + (num_agents, width), jnp.float32)
